@@ -1,0 +1,44 @@
+import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+
+export type { Logger } from 'pino';
+
+/**
+ * Keys whose values are secrets wherever they appear in a log object. pino's redaction
+ * replaces them before serialisation, so a careless `log.info({ cfg })` still leaks nothing.
+ */
+export const REDACTED_KEYS = [
+  'key',
+  'privateKey',
+  'private_key',
+  'password',
+  'token',
+  'enrollmentToken',
+  'provisioningKey',
+  'assertion',
+  'SAMLResponse',
+  'cookie',
+  'authorization',
+  'secret',
+] as const;
+
+const redactPaths = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+
+export interface LogOptions {
+  name: string;
+  level?: string;
+  destination?: DestinationStream;
+}
+
+/** Structured JSON logger with secret redaction; level from ZCC_LOG_LEVEL or `info`. */
+export function createLogger(opts: LogOptions): Logger {
+  const options: LoggerOptions = {
+    name: opts.name,
+    level: opts.level ?? process.env.ZCC_LOG_LEVEL ?? 'info',
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    base: { pid: process.pid },
+  };
+  return opts.destination ? pino(options, opts.destination) : pino(options, pino.destination(2));
+}
+
+/** A logger that discards everything, for library callers that pass none. */
+export const silentLogger: Logger = pino({ level: 'silent' });
