@@ -1,0 +1,112 @@
+import type { AppSegment, L4Protocol } from './segments.js';
+
+/**
+ * Hostname normalisation and application-segment domain matching, shared by the agent
+ * (which decides what to intercept) and the edge broker (which enforces policy). Both sides
+ * must agree bit for bit, otherwise the agent would tunnel names the broker then refuses.
+ */
+
+/** Thrown for a name or pattern that is not a usable DNS name; `input` is the raw value. */
+export class InvalidDomainError extends Error {
+  constructor(
+    readonly input: string,
+    readonly why: string,
+  ) {
+    super(`invalid domain name ${JSON.stringify(input)}: ${why}`);
+    this.name = 'InvalidDomainError';
+  }
+}
+
+// Query names may carry underscores (SRV/service labels such as "_ldap._tcp"), so names the
+// agent intercepts accept them; segment patterns follow the stricter DomainPattern schema.
+const NAME_LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+const PATTERN_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const MAX_NAME_LENGTH = 253;
+
+function canonical(input: string, label: RegExp): string {
+  // Exactly one trailing dot is the absolute-name marker; "a.." must stay invalid.
+  let s = input.toLowerCase();
+  if (s.endsWith('.')) s = s.slice(0, -1);
+  if (s.length === 0) throw new InvalidDomainError(input, 'empty name');
+  if (s.length > MAX_NAME_LENGTH) throw new InvalidDomainError(input, `longer than ${MAX_NAME_LENGTH} characters`);
+  if (/[^\x20-\x7e]/.test(s)) {
+    throw new InvalidDomainError(input, 'non-ASCII or control character; use the punycode (xn--) form');
+  }
+  for (const l of s.split('.')) {
+    if (l.length === 0) throw new InvalidDomainError(input, 'empty label');
+    if (!label.test(l)) throw new InvalidDomainError(input, `bad label ${JSON.stringify(l)}`);
+  }
+  return s;
+}
+
+/** Lower-case, strip one trailing dot, validate. Throws InvalidDomainError. Idempotent. */
+export function normalizeName(name: string): string {
+  return canonical(name, NAME_LABEL);
+}
+
+/** normalizeName that returns null instead of throwing: for names received from the network. */
+export function tryNormalizeName(name: string): string | null {
+  try {
+    return normalizeName(name);
+  } catch (e) {
+    if (e instanceof InvalidDomainError) return null;
+    throw e;
+  }
+}
+
+/** Normalise a segment domain: an exact FQDN or "*." + FQDN. Throws InvalidDomainError. */
+export function normalizePattern(pattern: string): string {
+  const lower = pattern.toLowerCase();
+  if (lower.startsWith('*.')) return `*.${canonical(lower.slice(2), PATTERN_LABEL)}`;
+  if (lower.includes('*')) throw new InvalidDomainError(pattern, 'a wildcard is only allowed as a leading "*." label');
+  return canonical(lower, PATTERN_LABEL);
+}
+
+export function isWildcard(pattern: string): boolean {
+  return pattern.startsWith('*.');
+}
+
+/**
+ * Exact patterns match only the same name. "*.suffix" matches any name with at least one
+ * extra label below the suffix, at any depth (ZPA wildcards cover all levels, unlike TLS
+ * certificate wildcards), but never the suffix itself.
+ * Throws InvalidDomainError when either argument is invalid.
+ */
+export function matchesDomain(pattern: string, fqdn: string): boolean {
+  const p = normalizePattern(pattern);
+  const name = normalizeName(fqdn);
+  if (!isWildcard(p)) return p === name;
+  // The name is validated (no empty labels), so a "."-prefixed suffix guarantees an extra label.
+  return name.endsWith(p.slice(1));
+}
+
+// Larger than any label count (a 253-char name has at most 127 labels) so that every exact
+// pattern outranks every wildcard, whatever their lengths.
+const EXACT_RANK = 1000;
+
+/**
+ * Rank of a pattern: higher is more specific. Exact names beat wildcards; among wildcards
+ * (and among exact names) more labels beat fewer. Two patterns that both match one name and
+ * have equal rank are identical, so ranking candidates for a single name is a total order.
+ */
+export function specificity(pattern: string): number {
+  const p = normalizePattern(pattern);
+  if (isWildcard(p)) return p.split('.').length - 1;
+  return EXACT_RANK + p.split('.').length;
+}
+
+/** Sort comparator: most specific first. */
+export function compareSpecificity(a: string, b: string): number {
+  return specificity(b) - specificity(a);
+}
+
+/** Whether `port` (1..65535) falls in one of the segment's ranges for `proto`. */
+export function portAllowed(
+  segment: Pick<AppSegment, 'tcpPorts' | 'udpPorts'>,
+  proto: L4Protocol,
+  port: number,
+): boolean {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return false;
+  const ranges = proto === 'tcp' ? segment.tcpPorts : segment.udpPorts;
+  return ranges.some((r) => port >= r.from && port <= r.to);
+}
