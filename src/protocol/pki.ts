@@ -53,6 +53,8 @@ export interface KeyPair {
 export const IDENTITY_URI_SCHEME = 'zcc:';
 export const EC_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 export const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
+/** id-ce-subjectAltName; the library's `NAME` statics are display names, not OIDs. */
+const SUBJECT_ALT_NAME_OID = '2.5.29.17';
 
 /** Component order per kind, so encoding and parsing cannot drift apart. */
 const IDENTITY_FIELDS = {
@@ -147,7 +149,7 @@ export function parseCertificate(input: CertificateInput): x509.X509Certificate 
 
 /** The `zcc:` URIs of a certificate's or CSR's subject alternative names. */
 export function identityUris(holder: { getExtension(type: string): x509.Extension | null }): string[] {
-  const ext = holder.getExtension(x509.SubjectAlternativeNameExtension.NAME);
+  const ext = holder.getExtension(SUBJECT_ALT_NAME_OID);
   if (!ext) return [];
   const san = ext instanceof x509.SubjectAlternativeNameExtension ? ext : new x509.SubjectAlternativeNameExtension(ext.rawData);
   return san.names.items.filter((n) => n.type === 'url' && n.value.startsWith(IDENTITY_URI_SCHEME)).map((n) => n.value);
@@ -204,8 +206,11 @@ export async function importPrivateKey(pem: string): Promise<CryptoKey> {
 export interface CsrParams {
   keys: { publicKey: CryptoKey; privateKey: CryptoKey };
   subject: { commonName: string };
-  /** What the requester claims to be; the CA decides what it actually certifies. */
-  identity: Identity;
+  /**
+   * What the requester claims to be, if it knows; the CA decides what it actually certifies.
+   * A connector, for one, learns its tenant and group only from the enrollment answer.
+   */
+  identity?: Identity;
 }
 
 export async function createCsr({ keys, subject, identity }: CsrParams): Promise<string> {
@@ -214,7 +219,7 @@ export async function createCsr({ keys, subject, identity }: CsrParams): Promise
     name: [{ CN: [subject.commonName] }],
     keys,
     signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: identityToUri(identity) }])],
+    extensions: identity ? [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: identityToUri(identity) }])] : [],
   });
   return csr.toString('pem');
 }
