@@ -1,0 +1,214 @@
+import { EventEmitter } from 'node:events';
+import type { ClientHttp2Stream } from 'node:http2';
+import tls from 'node:tls';
+import type { Logger } from '../../common/log.js';
+import { Backoff } from '../../protocol/backoff.js';
+import { makeHello } from '../../protocol/control-channel.js';
+import type { ControlMessageOf } from '../../protocol/control-messages.js';
+import { MicrotunnelError, type MicrotunnelTarget, type ResetReason } from '../../protocol/microtunnel-open.js';
+import type { AppSegment } from '../../protocol/segments.js';
+import { ZTunnelSession } from '../../protocol/session.js';
+import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
+import { CAPABILITIES } from '../../protocol/version.js';
+import { DialError, type DialFailure } from '../intercept/dialer.js';
+import { WakeDetector } from './wake-detector.js';
+
+export type TunnelState = 'disconnected' | 'connecting' | 'connected' | 'error';
+
+export interface TunnelStatus {
+  state: TunnelState;
+  edge: string;
+  error?: string;
+  connectedSince?: Date;
+  session?: ControlMessageOf<'session-info'>;
+}
+
+export interface TunnelClientOptions {
+  tenant: string;
+  edge: string;
+  serverName: string;
+  caPem: string;
+  identity: TlsIdentity;
+  log: Logger;
+  keepaliveMs?: number;
+  backoff?: Backoff;
+  wake?: WakeDetector;
+}
+
+const REASON_TO_DIAL: Record<ResetReason, DialFailure> = {
+  'not-an-app': 'not-an-app',
+  'port-not-in-segment': 'not-an-app',
+  denied: 'denied',
+  'needs-reauth': 'needs-reauth',
+  'no-connector': 'no-connector',
+  unreachable: 'unreachable',
+  'connector-gone': 'reset',
+  'upstream-reset': 'reset',
+  'peer-reset': 'reset',
+  'idle-timeout': 'reset',
+  'bad-open': 'denied',
+  'duplicate-tag': 'reset',
+  'edge-shutdown': 'tunnel-down',
+  overloaded: 'tunnel-down',
+};
+
+/**
+ * The agent's Z-Tunnel to one tenant's edge: keeps it up (capped backoff with jitter, at once
+ * after a wake or a network change), learns the app segments, and opens microtunnels.
+ */
+export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segments: [AppSegment[]] }> {
+  private session: ZTunnelSession | null = null;
+  private state: TunnelStatus;
+  private segmentList: AppSegment[] = [];
+  private stopped = true;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly backoff: Backoff;
+  private readonly wake: WakeDetector;
+
+  constructor(private readonly opts: TunnelClientOptions) {
+    super();
+    this.state = { state: 'disconnected', edge: opts.edge };
+    this.backoff = opts.backoff ?? new Backoff();
+    this.wake = opts.wake ?? new WakeDetector();
+    this.wake.on('wake', (ms) => this.nudge(`machine woke (clock jumped ${Math.round(ms / 1000)} s)`));
+    this.wake.on('network-change', () => this.nudge('network changed'));
+  }
+
+  get status(): TunnelStatus {
+    return this.state;
+  }
+
+  get segments(): AppSegment[] {
+    return this.segmentList;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.wake.start();
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake.stop();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.session?.destroy();
+    this.session = null;
+    this.setState({ state: 'disconnected', edge: this.opts.edge });
+  }
+
+  /** Resolves once connected, or rejects after `timeoutMs`. */
+  waitConnected(timeoutMs = 15_000): Promise<void> {
+    if (this.state.state === 'connected') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('status', onStatus);
+        reject(new Error(`tenant ${this.opts.tenant}: not connected after ${timeoutMs} ms (${this.state.error ?? this.state.state})`));
+      }, timeoutMs);
+      const onStatus = (s: TunnelStatus): void => {
+        if (s.state !== 'connected') return;
+        clearTimeout(timer);
+        this.off('status', onStatus);
+        resolve();
+      };
+      this.on('status', onStatus);
+    });
+  }
+
+  /** Opens a microtunnel; the stream may be written at once, data flows when established. */
+  open(target: MicrotunnelTarget): { stream: ClientHttp2Stream; established: Promise<void>; tag: number } {
+    const session = this.session;
+    if (!session || session.closed || this.state.state !== 'connected') {
+      throw new DialError('tunnel-down', `Z-Tunnel of tenant ${this.opts.tenant} is ${this.state.state}${this.state.error ? `: ${this.state.error}` : ''}`);
+    }
+    const m = session.openMicrotunnel(target);
+    const established = m.established.catch((err: unknown) => {
+      if (err instanceof MicrotunnelError) throw new DialError(REASON_TO_DIAL[err.reason], err.message, { cause: err });
+      throw err;
+    });
+    established.catch(() => undefined);
+    return { ...m, established };
+  }
+
+  /** Opens a microtunnel and waits until the far end is connected. */
+  async dial(target: MicrotunnelTarget): Promise<ClientHttp2Stream> {
+    const m = this.open(target);
+    await m.established;
+    return m.stream;
+  }
+
+  /** Asks the edge whether an app name is reachable through some connector. */
+  async reach(host: string, proto?: 'tcp' | 'udp', port?: number): Promise<{ ok: boolean; reason?: string }> {
+    if (!this.session || this.state.state !== 'connected') return { ok: false, reason: 'tunnel-down' };
+    const r = await this.session.request('reach', { host, proto, port });
+    return { ok: r.ok, reason: r.reason };
+  }
+
+  private nudge(why: string): void {
+    if (this.stopped) return;
+    this.opts.log.info({ why }, 'checking Z-Tunnel');
+    if (this.state.state === 'connected' && this.session) {
+      this.session.destroy(new Error(why));
+      return;
+    }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.backoff.reset();
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.retryTimer = null;
+    this.setState({ state: 'connecting', edge: this.opts.edge, error: this.state.error });
+    const { host, port } = parseHostPort(this.opts.edge, 'edge address');
+    const socket = tls.connect({ host, port, ...tunnelClientOptions(this.opts.identity, this.opts.caPem, this.opts.serverName) });
+    socket.setNoDelay(true);
+    const failed = (err: Error): void => this.retry(err.message);
+    socket.once('error', failed);
+    socket.once('secureConnect', () => {
+      socket.off('error', failed);
+      socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'Z-Tunnel socket error'));
+      const session = ZTunnelSession.client(socket, {
+        log: this.opts.log,
+        hello: makeHello('agent', CAPABILITIES, 'zcc-agent'),
+        where: `edge ${this.opts.edge}`,
+        keepaliveMs: this.opts.keepaliveMs,
+      });
+      this.session = session;
+      session.on('message', (m) => {
+        if (m.type === 'segments') this.setSegments(m.segments);
+        if (m.type === 'segments-update') this.setSegments([...this.segmentList.filter((s) => !m.remove.includes(s.id) && !m.upsert.some((u) => u.id === s.id)), ...m.upsert]);
+        if (m.type === 'session-info') this.setState({ ...this.state, session: m });
+      });
+      session.once('close', (err) => {
+        if (this.session === session) this.session = null;
+        this.retry(err?.message ?? 'Z-Tunnel closed by the edge');
+      });
+      void session.ready().then(() => {
+        this.backoff.reset();
+        this.setState({ state: 'connected', edge: this.opts.edge, connectedSince: new Date(), session: this.state.session });
+        this.opts.log.info({ edge: this.opts.edge }, 'Z-Tunnel up');
+      }, () => undefined);
+    });
+  }
+
+  private retry(error: string): void {
+    if (this.stopped || this.retryTimer) return;
+    const wait = this.backoff.next();
+    this.opts.log.warn({ err: error, retryInMs: wait }, 'Z-Tunnel down');
+    this.setState({ state: 'error', edge: this.opts.edge, error });
+    this.retryTimer = setTimeout(() => this.connect(), wait);
+    this.retryTimer.unref();
+  }
+
+  private setSegments(list: AppSegment[]): void {
+    this.segmentList = list;
+    this.emit('segments', list);
+  }
+
+  private setState(s: TunnelStatus): void {
+    this.state = s;
+    this.emit('status', s);
+  }
+}

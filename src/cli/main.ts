@@ -1,0 +1,85 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../common/log.js';
+import { loadCloudConfig } from '../edge/cloud-config.js';
+import { startCloud } from '../edge/cloud.js';
+import { Connector } from '../edge/connector/connector.js';
+import { loadConnectorConfig } from '../edge/connector/connector-config.js';
+import { startDemo } from './demo.js';
+
+const USAGE = `usage: zcc <command> [options]
+
+commands:
+  demo        run the reference cloud, a connector, demo apps and an enrolled agent locally
+              --socks HOST:PORT  --http-proxy HOST:PORT  --data-dir DIR  --headless
+  cloud       run the reference cloud (enrollment + service edge)   --config FILE
+  connector   run an app connector                                   --config FILE
+`;
+
+/** Runs until SIGINT/SIGTERM, then stops cleanly; a second signal exits at once. */
+function untilSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (sig: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.error(`zcc: ${sig}, stopping`);
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`zcc: error while stopping: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' },
+      socks: { type: 'string' },
+      'http-proxy': { type: 'string' },
+      'data-dir': { type: 'string' },
+      headless: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    allowPositionals: true,
+  });
+  switch (command) {
+    case 'demo': {
+      const log = createLogger({ name: 'zcc-demo' });
+      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'] });
+      console.log(`READY ${JSON.stringify(demo.ready)}`);
+      untilSignal(demo.stop);
+      return;
+    }
+    case 'cloud': {
+      if (!values.config) throw new Error('zcc cloud: --config FILE is required');
+      const log = createLogger({ name: 'zcc-cloud' });
+      const cloud = await startCloud(loadCloudConfig(values.config), log);
+      console.log(`READY ${JSON.stringify({ tunnel: cloud.tunnel, enroll: cloud.enroll, caFile: cloud.caFile })}`);
+      untilSignal(() => cloud.close());
+      return;
+    }
+    case 'connector': {
+      if (!values.config) throw new Error('zcc connector: --config FILE is required');
+      const log = createLogger({ name: 'zcc-connector' });
+      const connector = new Connector(loadConnectorConfig(values.config), log);
+      await connector.start();
+      console.log(`READY ${JSON.stringify({ connected: connector.connected })}`);
+      untilSignal(() => connector.stop());
+      return;
+    }
+    default:
+      process.stderr.write(USAGE);
+      process.exit(command ? 2 : 0);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`zcc: ${(err as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { AppSegment } from '../protocol/segments.js';
+import { TenantPolicy } from './broker/policy-schema.js';
+
+/** A segment as configured on the cloud: what agents see plus which connector groups serve it. */
+export const CloudSegment = AppSegment.and(
+  z.object({ connectorGroups: z.array(z.string().min(1)).min(1), segmentGroup: z.string().optional() }),
+);
+export type CloudSegment = z.infer<typeof CloudSegment>;
+
+export const ConnectorGroup = z.strictObject({
+  id: z.string().min(1).max(64),
+  /** Keys a new connector presents once to enroll into this group. */
+  provisioningKeys: z.array(z.string().min(16)).default([]),
+  /** Designated for disaster recovery (served by a private service edge). */
+  drEnabled: z.boolean().default(false),
+});
+
+export const EnrollmentToken = z.strictObject({
+  token: z.string().min(16),
+  user: z.string().min(1),
+  groups: z.array(z.string()).default([]),
+});
+
+export const TenantConfig = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'tenant id: lower-case letters, digits and dashes'),
+  name: z.string().min(1),
+  segments: z.array(CloudSegment).default([]),
+  connectorGroups: z.array(ConnectorGroup).default([]),
+  policy: TenantPolicy.default({ matchMode: 'first-match', rules: [] }),
+  /** MDM-provided tokens that authorise an agent enrollment without an interactive login. */
+  enrollmentTokens: z.array(EnrollmentToken).default([]),
+  /** Authentication lifetime (seed 003: 7 days by default); expiry blocks new microtunnels only. */
+  authTimeoutSeconds: z.number().int().min(1).default(7 * 24 * 3600),
+  clientCertDays: z.number().int().min(1).default(365),
+});
+export type TenantConfig = z.infer<typeof TenantConfig>;
+
+export const CloudConfig = z.strictObject({
+  /** Name of this service edge, shown to agents and in logs. */
+  name: z.string().min(1).default('edge-1'),
+  dataDir: z.string().min(1),
+  listen: z.strictObject({
+    tunnel: z.string().default('127.0.0.1:0'),
+    enroll: z.string().default('127.0.0.1:0'),
+  }),
+  /** Names and addresses the edge's server certificate is issued for. */
+  serverNames: z.array(z.string()).default(['localhost', '127.0.0.1']),
+  tenants: z.array(TenantConfig).min(1),
+  /** How long a probe result stays valid in the dispatcher's cache. */
+  probeCacheSeconds: z.number().min(0).default(30),
+});
+export type CloudConfig = z.infer<typeof CloudConfig>;
+export type CloudConfigInput = z.input<typeof CloudConfig>;
+
+/** Reads and validates a cloud config file; errors name the file and the key path. */
+export function loadCloudConfig(file: string): CloudConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  return parseConfig(CloudConfig, raw, file);
+}
+
+export function parseConfig<T extends z.ZodType>(schema: T, raw: unknown, file: string): z.infer<T> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new Error(`${file}: invalid configuration\n  ${issues.join('\n  ')}`);
+}

@@ -1,0 +1,91 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from '../common/log.js';
+import { parseHostPort, type TlsIdentity } from '../protocol/tls.js';
+import { EdgeServer } from './broker/edge-server.js';
+import type { TenantTrust } from './broker/peer-verify.js';
+import { loadOrCreateInfraCa, loadOrCreateMasterKey, loadOrCreateTenantPki } from './ca/ca-store.js';
+import { openRevocationList } from './ca/revocation.js';
+import { issueServerCertificate, type TenantPki } from './ca/tenant-pki.js';
+import type { CloudConfig, TenantConfig } from './cloud-config.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
+import { AuthStore } from './enroll/auth-store.js';
+import { EnrollServer } from './enroll/enroll-server.js';
+
+export interface RunningCloud {
+  tunnel: string;
+  enroll: string;
+  /** The infrastructure CA agents and connectors pin. */
+  caPem: string;
+  caFile: string;
+  edge: EdgeServer;
+  dispatcher: Dispatcher;
+  auth: AuthStore;
+  tenants: Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the reference cloud from its configuration: CAs (created on first start, keys sealed
+ * under a master key), the enrollment service and the service edge with its dispatcher.
+ */
+export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliveMs?: number } = {}): Promise<RunningCloud> {
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const masterKey = await loadOrCreateMasterKey(join(cfg.dataDir, 'master.key'));
+  const infra = await loadOrCreateInfraCa(join(cfg.dataDir, 'infra-ca'), masterKey);
+  const caFile = join(cfg.dataDir, 'cloud-ca.pem');
+  await writeFile(caFile, infra.certPem, { mode: 0o644 });
+  const server = await issueServerCertificate(infra, {
+    name: cfg.name,
+    dnsNames: cfg.serverNames.filter((n) => !isIP(n)),
+    ipAddresses: cfg.serverNames.filter((n) => isIP(n)),
+  });
+  const identity: TlsIdentity = { keyPem: server.keyPem, certPem: server.chainPem };
+
+  const tenants = new Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>();
+  for (const config of cfg.tenants) {
+    const dir = join(cfg.dataDir, 'tenants', config.id);
+    const pki = await loadOrCreateTenantPki(join(dir, 'ca'), config.id, masterKey);
+    const revocations = await openRevocationList(join(dir, 'revoked.json'), config.id);
+    const trust: TenantTrust = {
+      tenant: config.id,
+      rootPem: pki.root.certPem,
+      clientCaPem: pki.client.certPem,
+      connectorCaPem: pki.connector.certPem,
+      isRevoked: (serial) => revocations.isRevoked(serial),
+    };
+    tenants.set(config.id, { config, pki, trust });
+  }
+
+  const auth = new AuthStore();
+  const dispatcher = new Dispatcher(log.child({ component: 'dispatcher' }), cfg.probeCacheSeconds * 1000);
+  const edge = new EdgeServer({
+    name: cfg.name,
+    log: log.child({ component: 'edge' }),
+    identity,
+    tenants,
+    dispatcher,
+    auth: (t, d) => auth.get(t, d),
+    keepaliveMs: opts.keepaliveMs,
+  });
+  const enroll = new EnrollServer({ log: log.child({ component: 'enroll' }), identity, tenants, auth });
+  const tl = parseHostPort(cfg.listen.tunnel, 'listen.tunnel');
+  const el = parseHostPort(cfg.listen.enroll, 'listen.enroll');
+  const ta = await edge.listen(tl.host, tl.port);
+  const ea = await enroll.listen(el.host, el.port);
+  log.info({ tunnel: `${tl.host}:${ta.port}`, enroll: `${el.host}:${ea.port}`, tenants: [...tenants.keys()] }, 'cloud up');
+  return {
+    tunnel: `${tl.host}:${ta.port}`,
+    enroll: `${el.host}:${ea.port}`,
+    caPem: infra.certPem,
+    caFile,
+    edge,
+    dispatcher,
+    auth,
+    tenants,
+    async close() {
+      await Promise.all([edge.close(), enroll.close()]);
+    },
+  };
+}

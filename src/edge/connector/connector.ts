@@ -1,0 +1,192 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import type { Logger } from '../../common/log.js';
+import { Backoff } from '../../protocol/backoff.js';
+import { makeHello } from '../../protocol/control-channel.js';
+import { ENROLL_PATHS, postEnroll } from '../../protocol/enroll-api.js';
+import { createCsr, generateKeyPair } from '../../protocol/pki.js';
+import { ZTunnelSession, type IncomingMicrotunnel } from '../../protocol/session.js';
+import { splice } from '../../protocol/splice.js';
+import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
+import { CAPABILITIES } from '../../protocol/version.js';
+import { pinnedCa, type ConnectorConfig } from './connector-config.js';
+import { TargetResolver } from './target-resolver.js';
+
+/**
+ * The app connector: dials out to the edge (it never listens), enrolls once with a provisioning
+ * key, then serves microtunnels by dialling the real servers itself and answers the
+ * dispatcher's probes.
+ */
+export class Connector {
+  private session: ZTunnelSession | null = null;
+  private stopped = false;
+  private readonly resolver: TargetResolver;
+  private readonly backoff = new Backoff();
+  private active = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly upstreams = new Set<net.Socket>();
+
+  constructor(
+    private readonly cfg: ConnectorConfig,
+    private readonly log: Logger,
+  ) {
+    this.resolver = new TargetResolver(cfg.staticServers);
+  }
+
+  /** Enrolls if needed and connects; resolves once the first Z-Tunnel is up. */
+  async start(): Promise<void> {
+    const identity = await this.ensureEnrolled();
+    await new Promise<void>((resolve, reject) => {
+      this.connect(identity, resolve, reject);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.session?.destroy();
+    for (const s of this.upstreams) s.destroy();
+  }
+
+  get connected(): boolean {
+    return !!this.session && !this.session.closed;
+  }
+
+  private async ensureEnrolled(): Promise<TlsIdentity> {
+    const dir = this.cfg.dataDir;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const keyFile = join(dir, 'connector.key.pem');
+    const certFile = join(dir, 'connector.chain.pem');
+    if (existsSync(keyFile) && existsSync(certFile)) {
+      return { keyPem: await readFile(keyFile, 'utf8'), certPem: await readFile(certFile, 'utf8') };
+    }
+    if (!this.cfg.provisioningKey) throw new Error(`connector ${this.cfg.name} is not enrolled and has no provisioningKey`);
+    const keys = await generateKeyPair();
+    const csr = await createCsr({ keys, subject: { commonName: this.cfg.name } });
+    const res = await postEnroll(
+      this.cfg.cloud.enroll,
+      ENROLL_PATHS.connector,
+      { provisioningKey: this.cfg.provisioningKey, name: this.cfg.name, csr },
+      pinnedCa(this.cfg),
+      this.cfg.cloud.serverName,
+    );
+    await writeFile(keyFile, keys.privateKeyPem, { mode: 0o600 });
+    await writeFile(certFile, res.certChainPem, { mode: 0o644 });
+    this.log.info({ tenant: res.tenant, identity: res.identityUri }, 'connector enrolled');
+    return { keyPem: keys.privateKeyPem, certPem: res.certChainPem };
+  }
+
+  private connect(identity: TlsIdentity, onFirst?: () => void, onFirstError?: (e: Error) => void): void {
+    if (this.stopped) return;
+    const { host, port } = parseHostPort(this.cfg.cloud.tunnel, 'cloud.tunnel');
+    const socket = tls.connect({ host, port, ...tunnelClientOptions(identity, pinnedCa(this.cfg), this.cfg.cloud.serverName) });
+    socket.setNoDelay(true);
+    const retry = (err: Error): void => {
+      if (this.stopped) return;
+      const wait = this.backoff.next();
+      this.log.warn({ err: err.message, retryInMs: wait }, 'Z-Tunnel to edge down');
+      this.retryTimer = setTimeout(() => this.connect(identity), wait);
+      this.retryTimer.unref();
+    };
+    socket.once('error', (err) => {
+      if (onFirstError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_TLS') ) {
+        onFirstError(err);
+        return;
+      }
+      retry(err);
+    });
+    socket.once('secureConnect', () => {
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined);
+      const session = ZTunnelSession.server(socket, {
+        log: this.log,
+        hello: makeHello('connector', CAPABILITIES, `zcc-connector ${this.cfg.name}`),
+        where: `edge ${this.cfg.cloud.tunnel}`,
+      });
+      this.session = session;
+      session.on('microtunnel', (m) => void this.serve(m));
+      session.on('message', (m) => {
+        if (m.type === 'probe') void this.probe(m.id, m.proto, m.host, m.port);
+      });
+      const health = setInterval(() => session.send({ type: 'health', activeMicrotunnels: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut }), this.cfg.healthIntervalMs);
+      health.unref();
+      session.once('close', (err) => {
+        clearInterval(health);
+        retry(err ?? new Error('closed by edge'));
+      });
+      void session.ready().then(() => {
+        this.backoff.reset();
+        this.log.info('Z-Tunnel to edge up');
+        onFirst?.();
+      }, () => undefined);
+    });
+  }
+
+  private async serve(m: IncomingMicrotunnel): Promise<void> {
+    const { open } = m;
+    const log = this.log.child({ connectorTag: open.tag, target: `${open.host}:${open.port}/${open.proto}` });
+    if (open.proto !== 'tcp') return m.reject('unreachable', 'UDP is not served by this connector');
+    let addr;
+    try {
+      addr = await this.resolver.resolve(open.host, open.port);
+    } catch (err) {
+      log.info({ err: (err as Error).message }, 'cannot resolve app');
+      return m.reject('unreachable', 'name does not resolve');
+    }
+    const upstream = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), this.cfg.connectTimeoutMs);
+    upstream.once('error', (err) => {
+      clearTimeout(timer);
+      if (upstream.connecting || !upstream.remoteAddress) {
+        log.info({ err: err.message }, 'app unreachable');
+        m.reject('unreachable', err.message);
+      }
+    });
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      const stream = m.accept();
+      this.active++;
+      this.upstreams.add(upstream);
+      const s = splice(upstream, stream, log);
+      void s.done.then((r) => {
+        this.active--;
+        this.upstreams.delete(upstream);
+        this.bytesIn += r.bytesUp;
+        this.bytesOut += r.bytesDown;
+      });
+    });
+  }
+
+  private async probe(id: number, proto: 'tcp' | 'udp', host: string, port: number): Promise<void> {
+    const started = performance.now();
+    try {
+      const addr = await this.resolver.resolve(host, port);
+      if (proto === 'tcp') await tcpHandshake(addr.host, addr.port, this.cfg.connectTimeoutMs);
+      this.session?.send({ type: 'probe-result', id, ok: true, rttMs: performance.now() - started });
+    } catch (err) {
+      this.session?.send({ type: 'probe-result', id, ok: false, reason: (err as Error).message.slice(0, 200) });
+    }
+  }
+}
+
+/** Health check of seed 003: a TCP port is healthy when the handshake completes. */
+function tcpHandshake(host: string, port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => s.destroy(new Error(`connect to ${host}:${port} timed out`)), timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve();
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}

@@ -1,0 +1,291 @@
+import { randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import http2, {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type Http2Session,
+  type Http2Stream,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../common/log.js';
+import { ControlChannel } from './control-channel.js';
+import type { ControlMessage, ControlMessageOf, HelloMessage, RequestType, ResponseOf } from './control-messages.js';
+import { ProtocolError } from './errors.js';
+import { CLIENT_SESSION_OPTIONS, SERVER_SESSION_OPTIONS, SESSION_WINDOW } from './h2-settings.js';
+import {
+  isResetReason,
+  MicrotunnelError,
+  openHeaders,
+  parseOpen,
+  reasonFromCode,
+  REASON_HEADER,
+  RESET_REASONS,
+  type MicrotunnelOpen,
+  type MicrotunnelTarget,
+  type ResetReason,
+} from './microtunnel-open.js';
+import { CONTROL_PATH } from './version.js';
+
+export interface SessionOptions {
+  log: Logger;
+  hello: HelloMessage;
+  /** Label used in logs and errors, e.g. the peer's identity. */
+  where: string;
+  keepaliveMs?: number;
+  keepaliveTimeoutMs?: number;
+  helloTimeoutMs?: number;
+}
+
+/** A microtunnel offered by the peer: accept it to get the stream, or refuse it with a reason. */
+export interface IncomingMicrotunnel {
+  readonly open: MicrotunnelOpen;
+  accept(): Http2Stream;
+  reject(reason: ResetReason, detail?: string): void;
+}
+
+/** A microtunnel this side opened; `established` settles when the far end accepts or refuses. */
+export interface OutgoingMicrotunnel {
+  readonly tag: number;
+  readonly stream: ClientHttp2Stream;
+  readonly established: Promise<void>;
+}
+
+export interface SessionEvents {
+  ready: [HelloMessage];
+  message: [ControlMessage];
+  microtunnel: [IncomingMicrotunnel];
+  close: [Error | null];
+}
+
+/**
+ * One Z-Tunnel: HTTP/2 framing over a mutually authenticated TLS 1.3 socket, a control stream of
+ * typed messages, and microtunnels as CONNECT streams carrying a 32-bit tag. The HTTP/2 client
+ * side opens microtunnels and the control stream; the server side accepts them. Agents are
+ * HTTP/2 clients; towards a connector the edge is the HTTP/2 client over the socket the connector
+ * dialled, because connectors never listen.
+ */
+export class ZTunnelSession extends EventEmitter<SessionEvents> {
+  private control: ControlChannel | null = null;
+  private readonly localTags = new Set<number>();
+  private readonly peerTags = new Set<number>();
+  private closedWith: Error | null | undefined = undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly readyPromise: Promise<HelloMessage>;
+
+  private constructor(
+    readonly h2: Http2Session,
+    readonly socket: TLSSocket,
+    private readonly opts: SessionOptions,
+  ) {
+    super();
+    this.readyPromise = new Promise<HelloMessage>((resolve, reject) => {
+      this.once('ready', resolve);
+      this.once('close', (err) => reject(err ?? new ProtocolError('closed', 'session closed before hello', opts.where)));
+    });
+    this.readyPromise.catch(() => undefined);
+    h2.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
+    h2.on('goaway', (code) => opts.log.debug({ code }, 'peer sent goaway'));
+    h2.on('close', () => this.finish(null));
+    socket.on('close', () => this.finish(null));
+    const helloTimer = setTimeout(() => {
+      if (!this.control?.hello) this.destroy(new ProtocolError('timeout', 'no hello from peer', opts.where));
+    }, opts.helloTimeoutMs ?? 10_000);
+    this.track(helloTimer);
+    this.startKeepalive();
+  }
+
+  /** Runs the HTTP/2 client role over a connected TLS socket and opens the control stream. */
+  static client(socket: TLSSocket, opts: SessionOptions): ZTunnelSession {
+    const h2 = http2.connect('http://ztunnel.invalid', { ...CLIENT_SESSION_OPTIONS, createConnection: () => socket });
+    const session = new ZTunnelSession(h2, socket, opts);
+    h2.once('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
+    const stream = h2.request({ ':method': 'POST', ':path': CONTROL_PATH }, { endStream: false });
+    session.attachControl(stream);
+    return session;
+  }
+
+  /** Runs the HTTP/2 server role over a connected TLS socket; the peer opens the control stream. */
+  static server(socket: TLSSocket, opts: SessionOptions): ZTunnelSession {
+    const h2 = http2.performServerHandshake(socket, SERVER_SESSION_OPTIONS);
+    const session = new ZTunnelSession(h2, socket, opts);
+    h2.once('connect', () => h2.setLocalWindowSize(SESSION_WINDOW));
+    h2.on('stream', (stream, headers) => session.onStream(stream, headers));
+    return session;
+  }
+
+  /** Resolves with the peer's hello once the control channel is up. */
+  ready(): Promise<HelloMessage> {
+    return this.readyPromise;
+  }
+
+  get peerHello(): HelloMessage | null {
+    return this.control?.hello ?? null;
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  get openMicrotunnels(): number {
+    return this.localTags.size + this.peerTags.size;
+  }
+
+  send(message: ControlMessage): void {
+    this.control?.send(message);
+  }
+
+  request<T extends RequestType>(type: T, body: Omit<ControlMessageOf<T>, 'id' | 'type'>, timeoutMs?: number): Promise<ResponseOf<T>> {
+    if (!this.control) return Promise.reject(new ProtocolError('closed', 'no control channel', this.opts.where));
+    return this.control.request(type, body, timeoutMs);
+  }
+
+  /** Opens a microtunnel. Data may be written at once; it flows when the far end accepts. */
+  openMicrotunnel(target: MicrotunnelTarget): OutgoingMicrotunnel {
+    if (this.closed) throw new MicrotunnelError('connector-gone', 'Z-Tunnel is closed');
+    const h2 = this.h2 as ClientHttp2Session;
+    if (typeof h2.request !== 'function') throw new Error('only the HTTP/2 client side opens microtunnels');
+    const tag = this.allocateTag();
+    const stream = h2.request(openHeaders({ ...target, tag }), { endStream: false });
+    this.localTags.add(tag);
+    stream.once('close', () => this.localTags.delete(tag));
+    const established = new Promise<void>((resolve, reject) => {
+      stream.once('response', (headers) => {
+        const status = Number(headers[':status']);
+        if (status === 200) return resolve();
+        const reason = headers[REASON_HEADER];
+        reject(new MicrotunnelError(isResetReason(reason) ? reason : 'peer-reset', `refused with status ${status}`));
+        stream.destroy();
+      });
+      stream.once('close', () => reject(new MicrotunnelError(resetReasonOf(stream), 'closed before established')));
+    });
+    established.catch(() => undefined);
+    return { tag, stream, established };
+  }
+
+  /** Closes gracefully: in-flight microtunnels finish, no new ones are accepted. */
+  close(): void {
+    this.stopTimers();
+    if (!this.h2.closed && !this.h2.destroyed) this.h2.close();
+  }
+
+  destroy(err?: Error): void {
+    this.stopTimers();
+    if (err) this.opts.log.warn({ err: err.message }, 'Z-Tunnel torn down');
+    this.h2.destroy();
+    this.socket.destroy();
+    this.finish(err ?? null);
+  }
+
+  private attachControl(stream: Http2Stream): void {
+    const control = new ControlChannel(stream, this.opts.hello, this.opts.log, `${this.opts.where} control`);
+    this.control = control;
+    control.on('hello', (hello) => this.emit('ready', hello));
+    control.on('message', (m) => this.emit('message', m));
+    control.on('fatal', (err) => this.destroy(err));
+    stream.once('close', () => this.destroy(new ProtocolError('closed', 'control stream closed', this.opts.where)));
+  }
+
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', (err) => this.opts.log.debug({ err: err.message }, 'microtunnel stream error'));
+    if (headers[':method'] === 'POST' && headers[':path'] === CONTROL_PATH) {
+      if (this.control) return this.refuse(stream, 'bad-open', 'second control stream');
+      stream.respond({ ':status': 200 });
+      this.attachControl(stream);
+      return;
+    }
+    const where = `${this.opts.where} stream ${stream.id}`;
+    let open: MicrotunnelOpen;
+    try {
+      open = parseOpen(headers, where);
+    } catch (err) {
+      return this.refuse(stream, 'bad-open', (err as Error).message);
+    }
+    if (!this.control?.hello) return this.refuse(stream, 'bad-open', 'microtunnel before hello');
+    if (this.peerTags.has(open.tag)) return this.refuse(stream, 'duplicate-tag', `tag ${open.tag} is in use`);
+    this.peerTags.add(open.tag);
+    stream.once('close', () => this.peerTags.delete(open.tag));
+    let answered = false;
+    const incoming: IncomingMicrotunnel = {
+      open,
+      accept: () => {
+        if (answered) throw new Error('microtunnel already answered');
+        answered = true;
+        stream.respond({ ':status': 200 });
+        return stream;
+      },
+      reject: (reason, detail) => {
+        if (answered) return;
+        answered = true;
+        this.refuse(stream, reason, detail, open.tag);
+      },
+    };
+    if (this.listenerCount('microtunnel') === 0) return incoming.reject('not-an-app', 'peer accepts no microtunnels');
+    this.emit('microtunnel', incoming);
+  }
+
+  private refuse(stream: ServerHttp2Stream, reason: ResetReason, detail?: string, tag?: number): void {
+    this.opts.log.info({ reason, tag, stream: stream.id }, `microtunnel refused${detail ? `: ${detail}` : ''}`);
+    refuse(stream, reason);
+  }
+
+  private allocateTag(): number {
+    for (;;) {
+      const tag = randomInt(1, 0xffffffff);
+      if (!this.localTags.has(tag)) return tag;
+    }
+  }
+
+  private startKeepalive(): void {
+    const every = this.opts.keepaliveMs ?? 15_000;
+    const timeout = this.opts.keepaliveTimeoutMs ?? 10_000;
+    const timer = setInterval(() => {
+      if (this.h2.destroyed || this.h2.closed) return;
+      const deadline = setTimeout(() => this.destroy(new ProtocolError('timeout', `keepalive unanswered for ${timeout} ms`, this.opts.where)), timeout);
+      deadline.unref();
+      this.h2.ping((err) => {
+        clearTimeout(deadline);
+        if (err && !this.closed) this.opts.log.debug({ err: err.message }, 'keepalive ping failed');
+      });
+    }, every);
+    this.track(timer);
+  }
+
+  private track(timer: NodeJS.Timeout): void {
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private stopTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.length = 0;
+  }
+
+  private finish(err: Error | null): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = err;
+    this.stopTimers();
+    this.emit('close', err);
+  }
+}
+
+/** Refuses an open with the reason as header and status; after the response it becomes a reset. */
+function refuse(stream: ServerHttp2Stream, reason: ResetReason): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) {
+    stream.respond({ ':status': RESET_REASONS[reason].status, [REASON_HEADER]: reason }, { endStream: true });
+  } else {
+    stream.close(RESET_REASONS[reason].code);
+  }
+}
+
+/** Resets a microtunnel with a reason the far end can read. */
+export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
+  if (!stream.destroyed && !stream.closed) stream.close(RESET_REASONS[reason].code);
+}
+
+/** Why a microtunnel stream closed abnormally, as our reason. */
+export function resetReasonOf(stream: Http2Stream): ResetReason {
+  return reasonFromCode(stream.rstCode);
+}
