@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import type { Logger } from '../../common/log.js';
+import type { Logger } from '../common/log.js';
 
 /** Live byte counts; "up" is client → tunnel, "down" is tunnel → client. */
 export interface SpliceCounters {
