@@ -166,7 +166,8 @@ async function readStoreFile(file: string): Promise<string> {
 async function readCa(dir: string, manifest: Manifest, stored: StoredCa, masterKey: Uint8Array): Promise<CertificateAuthority> {
   const certFile = join(dir, `${stored.name}.crt`);
   const keyFile = join(dir, `${stored.name}.key.enc`);
-  const [certPem, sealed] = await Promise.all([readStoreFile(certFile), readStoreFile(keyFile)]);
+  const certPem = await readStoreFile(certFile);
+  const sealed = await readStoreFile(keyFile);
   const keyPem = unsealKey(masterKey, keyFile, sealed, keyBinding(manifest, stored.role));
   const tenantId = manifest.kind === 'tenant' ? manifest.tenantId : undefined;
   try {
@@ -193,11 +194,13 @@ async function loadStore(
   masterKey: Uint8Array,
 ): Promise<CertificateAuthority[]> {
   await readManifest(dir, manifest);
-  const cas = await Promise.all(layout.map((stored) => readCa(dir, manifest, stored, masterKey)));
+  // Sequential, so that with several bad files the reported one is always the same.
+  const cas: CertificateAuthority[] = [];
+  for (const stored of layout) cas.push(await readCa(dir, manifest, stored, masterKey));
   // The first entry is the root: every CA, itself included, must carry its signature.
   const root = cas[0];
   if (!root) throw new Error('CA store layout is empty');
-  await Promise.all(layout.map((stored, i) => assertIssuedBy(dir, stored, cas[i] ?? root, root)));
+  for (const [i, stored] of layout.entries()) await assertIssuedBy(dir, stored, cas[i] ?? root, root);
   return cas;
 }
 
