@@ -188,7 +188,10 @@ describe('issueServerCertificate', () => {
     expect(server.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     // Issued straight from the root: nothing to send besides the leaf.
     expect(server.chainPem).toBe(server.certPem);
-    await expect(issueServerCertificate(infra, { name: 'edge-2' })).rejects.toThrow(PkiError);
+    for (const bad of [{}, { ipAddresses: ['not-an-ip'] }, { dnsNames: ['bad name'] }, { dnsNames: ['a..b'] }]) {
+      const error = await rejection(issueServerCertificate(infra, { name: 'edge-2', ...bad }));
+      expect(error.code).toBe('bad-identity');
+    }
   });
 });
 

@@ -174,7 +174,7 @@ async function readCa(dir: string, manifest: Manifest, stored: StoredCa, masterK
     return await certificateAuthorityFromPem({ role: stored.role, tenantId, certPem, keyPem });
   } catch (cause) {
     // The key authenticated, so a mismatch means the plaintext certificate was altered.
-    throw new PkiError('key-store-corrupt', `CA certificate ${certFile} does not match its key ${keyFile}`, { cause });
+    throw new PkiError('key-store-corrupt', `CA certificate ${certFile} is unreadable or does not match its key ${keyFile}`, { cause });
   }
 }
 

@@ -3,6 +3,7 @@
 // cloud's own infrastructure root for edge server certificates.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { isIP } from 'node:net';
 import { PkiError, generateKeyPair, identityToUri, type Identity, type IdentityKind } from '../../protocol/pki.js';
 import {
   CLOCK_SKEW_MS,
@@ -43,6 +44,7 @@ export interface ServerCredential extends IssuedCertificate {
 
 const SUB_CA_YEARS = 5;
 const SERVER_CERT_DAYS = 365;
+const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 /** Bounds the parser's work on an untrusted enrollment payload. */
 const MAX_CSR_PEM_LENGTH = 16_384;
 
@@ -183,6 +185,13 @@ export async function issueServerCertificate(
   const ipAddresses = options.ipAddresses ?? [];
   if (dnsNames.length + ipAddresses.length === 0) {
     throw new PkiError('bad-identity', 'a server certificate needs at least one DNS name or IP address');
+  }
+  // Checked here because the encoder would otherwise certify a name no client can match.
+  for (const dns of dnsNames) {
+    if (dns.length > 253 || !DNS_NAME.test(dns)) throw new PkiError('bad-identity', `invalid DNS name ${JSON.stringify(dns)}`);
+  }
+  for (const ip of ipAddresses) {
+    if (isIP(ip) === 0) throw new PkiError('bad-identity', `invalid IP address ${JSON.stringify(ip)}`);
   }
   const sans: x509.JsonGeneralName[] = [
     ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
