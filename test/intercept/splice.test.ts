@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { splice, type SpliceResult } from '../../src/agent/intercept/splice.js';
+import { splice, type SpliceResult } from '../../src/protocol/splice.js';
 import { Reader, connect, memoryLogger, startTcp, waitFor, type Backend } from './helpers.js';
 
 /** A real client ↔ proxy TCP pair: `client` is the application, `local` the accepted socket. */

@@ -2,7 +2,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { DialError, DIAL_FAILURES, type DialFailure, type Dialer, type DialTarget } from './dialer.js';
-import { splice, type Splice } from './splice.js';
+import { splice, type Splice } from '../../protocol/splice.js';
 
 /** Dial failures plus the ways a client can fail before a dial is even attempted. */
 export type FailureReason = DialFailure | 'bad-request' | 'handshake-timeout' | 'client-gone' | 'internal';

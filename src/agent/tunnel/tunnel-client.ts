@@ -176,8 +176,18 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
         keepaliveMs: this.opts.keepaliveMs,
       });
       this.session = session;
+      // Connected means usable: the edge has said who we are and which apps exist.
+      const markConnected = (): void => {
+        if (this.session !== session || this.state.state === 'connected') return;
+        this.backoff.reset();
+        this.setState({ state: 'connected', edge: this.opts.edge, connectedSince: new Date(), session: this.state.session });
+        this.opts.log.info({ edge: this.opts.edge, segments: this.segmentList.length }, 'Z-Tunnel up');
+      };
       session.on('message', (m) => {
-        if (m.type === 'segments') this.setSegments(m.segments);
+        if (m.type === 'segments') {
+          this.setSegments(m.segments);
+          markConnected();
+        }
         if (m.type === 'segments-update') this.setSegments([...this.segmentList.filter((s) => !m.remove.includes(s.id) && !m.upsert.some((u) => u.id === s.id)), ...m.upsert]);
         if (m.type === 'session-info') this.setState({ ...this.state, session: m });
       });
@@ -185,11 +195,6 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
         if (this.session === session) this.session = null;
         this.retry(err?.message ?? 'Z-Tunnel closed by the edge');
       });
-      void session.ready().then(() => {
-        this.backoff.reset();
-        this.setState({ state: 'connected', edge: this.opts.edge, connectedSince: new Date(), session: this.state.session });
-        this.opts.log.info({ edge: this.opts.edge }, 'Z-Tunnel up');
-      }, () => undefined);
     });
   }
 
