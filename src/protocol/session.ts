@@ -8,6 +8,7 @@ import http2, {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../common/log.js';
 import { ControlChannel } from './control-channel.js';
@@ -283,6 +284,18 @@ function refuse(stream: ServerHttp2Stream, reason: ResetReason): void {
 /** Resets a microtunnel with a reason the far end can read. */
 export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
   if (!stream.destroyed && !stream.closed) stream.close(RESET_REASONS[reason].code);
+}
+
+/**
+ * Whether a stream that just ended was in truth reset. Node's HTTP/2 streams emit a graceful
+ * 'end' when their session is torn down under them (a killed connector, a dead edge), and
+ * `close(code)` can put END_STREAM on the wire just ahead of the RST_STREAM; a FIN from such a
+ * stream must never be forwarded as a FIN, or a cut-off transfer would look complete. Callers
+ * ask after the current I/O turn (setImmediate), once an RST read in the same turn is applied.
+ */
+export function endedByReset(stream: Duplex): boolean {
+  const s = stream as Partial<Pick<Http2Stream, 'rstCode' | 'session'>>;
+  return !!s.rstCode || !!s.session?.destroyed;
 }
 
 /** Why a microtunnel stream closed abnormally, as our reason. */

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Logger } from '../common/log.js';
+import { endedByReset } from './session.js';
 
 /** Live byte counts; "up" is client → tunnel, "down" is tunnel → client. */
 export interface SpliceCounters {
@@ -40,7 +41,7 @@ export interface SpliceOptions {
  * above its high-water mark, so memory stays bounded whatever the speed mismatch. A FIN on the
  * source becomes `end()` on the sink, independently of the other direction (half-close).
  */
-function pump(src: Readable, dst: Writable, count: (n: number) => void, onDone: () => void): void {
+function pump(src: Readable, dst: Writable, count: (n: number) => void, onDone: () => void, endIsReset?: () => boolean, onReset?: () => void): void {
   let srcEnded = false;
   let dstFinished = false;
   let waitingDrain = false;
@@ -64,13 +65,19 @@ function pump(src: Readable, dst: Writable, count: (n: number) => void, onDone: 
     dst.end();
     check();
   };
-  src.once('end', onEnd);
+  // A FIN from a stream that is really being reset must become a reset, not a FIN: wait one
+  // I/O turn so an RST read together with it is seen (see endedByReset).
+  const onSourceEnd = (): void => {
+    if (!endIsReset) return onEnd();
+    setImmediate(() => (endIsReset() ? onReset?.() : onEnd()));
+  };
+  src.once('end', onSourceEnd);
   dst.once('finish', () => {
     dstFinished = true;
     check();
   });
   // A source whose FIN was consumed before we attached (possible after a handshake parser).
-  if (src.readableEnded) onEnd();
+  if (src.readableEnded) onSourceEnd();
 }
 
 /** Bidirectional copy between an accepted client socket and an established tunnel stream. */
@@ -152,10 +159,17 @@ export function splice(local: Socket, remote: Duplex, log: Logger, opts: SpliceO
     upDone = true;
     directionDone();
   });
-  pump(remote, local, (n) => (counters.bytesDown += n), () => {
-    downDone = true;
-    directionDone();
-  });
+  pump(
+    remote,
+    local,
+    (n) => (counters.bytesDown += n),
+    () => {
+      downDone = true;
+      directionDone();
+    },
+    () => endedByReset(remote),
+    () => remoteFailed(new Error('tunnel reset after its end of stream')),
+  );
   // The handshake code may have left either stream paused; flow now that sinks are attached.
   local.resume();
   remote.resume();
