@@ -1,6 +1,8 @@
 import type { Logger } from '../../common/log.js';
 import type { IncomingMicrotunnel, ZTunnelSession } from '../../protocol/session.js';
 import { MicrotunnelError } from '../../protocol/microtunnel-open.js';
+import { compareSpecificity, matchesDomain, tryNormalizeName } from '../../protocol/domain-match.js';
+import type { L4Protocol } from '../../protocol/segments.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
 import type { CloudSegment, TenantConfig } from '../cloud-config.js';
 import { decide } from './policy.js';
@@ -37,7 +39,7 @@ export interface AgentContext {
  * microtunnel to it under the edge's own tag, and stitches the two.
  */
 export function serveAgent(session: ZTunnelSession, ctx: AgentContext): void {
-  const { log, tenant } = ctx;
+  const { tenant } = ctx;
   const segments = tenant.segments;
   void session.ready().then(() => {
     const auth = ctx.auth();
@@ -106,23 +108,24 @@ async function openThrough(incoming: IncomingMicrotunnel, ctx: AgentContext, seg
   log.debug({ up: totals.up, down: totals.down }, 'microtunnel closed');
 }
 
-async function answerReach(
-  session: ZTunnelSession,
-  ctx: AgentContext,
-  id: number,
-  host: string,
-  proto: 'tcp' | 'udp',
-  port: number | undefined,
-): Promise<void> {
-  const auth = ctx.auth();
+/**
+ * Whether an app name resolves and is reachable for this user (seed 003: DNS answers depend on
+ * app reachability). Without a port, the first port of the most specific matching segment is
+ * probed.
+ */
+async function answerReach(session: ZTunnelSession, ctx: AgentContext, id: number, name: string, proto: L4Protocol, port: number | undefined): Promise<void> {
   const segments = ctx.tenant.segments;
-  const candidates = segments.filter((s) => {
-    const ports = proto === 'tcp' ? s.tcpPorts : s.udpPorts;
-    return ports.length > 0 && decide(ctx.tenant.policy, segments, { fqdn: host, proto, port: port ?? ports[0]!.from, user: auth?.user ?? '', groups: auth?.groups ?? [] }).allow;
-  });
-  const segment = candidates[0];
-  if (!segment) return session.send({ type: 'reach-result', id, ok: false, reason: 'not-an-app' });
-  const probePort = port ?? (proto === 'tcp' ? segment.tcpPorts : segment.udpPorts)[0]!.from;
+  const host = tryNormalizeName(name);
+  if (!host) return session.send({ type: 'reach-result', id, ok: false, reason: 'not-an-app' });
+  const owner = segments
+    .flatMap((s) => s.domains.filter((d) => matchesDomain(d, host)).map((d) => ({ s, d })))
+    .sort((a, b) => compareSpecificity(a.d, b.d))[0]?.s;
+  const probePort = port ?? (proto === 'tcp' ? owner?.tcpPorts : owner?.udpPorts)?.[0]?.from;
+  const auth = ctx.auth();
+  if (!owner || probePort === undefined) return session.send({ type: 'reach-result', id, ok: false, reason: 'not-an-app' });
+  const decision = decide(ctx.tenant.policy, segments, { fqdn: host, proto, port: probePort, user: auth?.user ?? '', groups: auth?.groups ?? [] });
+  if (!decision.allow) return session.send({ type: 'reach-result', id, ok: false, reason: decision.reason });
+  const segment = segments.find((s) => s.id === decision.segment.id) as CloudSegment;
   const r = await ctx.dispatcher.reachable(ctx.tenant.id, segment.connectorGroups, { proto, host, port: probePort });
   session.send({ type: 'reach-result', id, ok: r.ok, reason: r.reason });
 }
