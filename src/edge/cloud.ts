@@ -6,7 +6,7 @@ import { parseHostPort, type TlsIdentity } from '../protocol/tls.js';
 import { EdgeServer } from './broker/edge-server.js';
 import type { TenantTrust } from './broker/peer-verify.js';
 import { loadOrCreateInfraCa, loadOrCreateMasterKey, loadOrCreateTenantPki } from './ca/ca-store.js';
-import { openRevocationList } from './ca/revocation.js';
+import { openRevocationList, type RevocationList } from './ca/revocation.js';
 import { issueServerCertificate, type TenantPki } from './ca/tenant-pki.js';
 import type { CloudConfig, TenantConfig } from './cloud-config.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
@@ -23,6 +23,8 @@ export interface RunningCloud {
   dispatcher: Dispatcher;
   auth: AuthStore;
   tenants: Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>;
+  /** Revokes one of a tenant's certificates (any hex spelling of the serial): refused from its next Z-Tunnel on. */
+  revoke(tenant: string, serial: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,10 +46,12 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
   const identity: TlsIdentity = { keyPem: server.keyPem, certPem: server.chainPem };
 
   const tenants = new Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>();
+  const revocationLists = new Map<string, RevocationList>();
   for (const config of cfg.tenants) {
     const dir = join(cfg.dataDir, 'tenants', config.id);
     const pki = await loadOrCreateTenantPki(join(dir, 'ca'), config.id, masterKey);
     const revocations = await openRevocationList(join(dir, 'revoked.json'), config.id);
+    revocationLists.set(config.id, revocations);
     const trust: TenantTrust = {
       tenant: config.id,
       rootPem: pki.root.certPem,
@@ -84,6 +88,12 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
     dispatcher,
     auth,
     tenants,
+    async revoke(tenant, serial) {
+      const list = revocationLists.get(tenant);
+      if (!list) throw new Error(`unknown tenant ${JSON.stringify(tenant)}`);
+      await list.revoke(serial);
+      log.info({ tenant, serial }, 'certificate revoked');
+    },
     async close() {
       await Promise.all([edge.close(), enroll.close()]);
     },

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ClientHttp2Stream } from 'node:http2';
+import http2, { type ClientHttp2Stream } from 'node:http2';
 import tls from 'node:tls';
 import type { Logger } from '../../common/log.js';
 import { Backoff } from '../../protocol/backoff.js';
@@ -164,7 +164,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     const { host, port } = parseHostPort(this.opts.edge, 'edge address');
     const socket = tls.connect({ host, port, ...tunnelClientOptions(this.opts.identity, this.opts.caPem, this.opts.serverName) });
     socket.setNoDelay(true);
-    const failed = (err: Error): void => this.retry(err.message);
+    const failed = (err: Error): void => this.retry(tlsFailure(err));
     socket.once('error', failed);
     socket.once('secureConnect', () => {
       socket.off('error', failed);
@@ -191,9 +191,15 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
         if (m.type === 'segments-update') this.setSegments([...this.segmentList.filter((s) => !m.remove.includes(s.id) && !m.upsert.some((u) => u.id === s.id)), ...m.upsert]);
         if (m.type === 'session-info') this.setState({ ...this.state, session: m });
       });
+      // An edge that refuses our certificate after the handshake (revoked, wrong CA) says why
+      // in its GOAWAY; that beats whatever the teardown itself reports.
+      let refusal: string | undefined;
+      session.h2.once('goaway', (code, _last, data) => {
+        if (code !== http2.constants.NGHTTP2_NO_ERROR && data?.length) refusal = data.toString('utf8').replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+      });
       session.once('close', (err) => {
         if (this.session === session) this.session = null;
-        this.retry(err?.message ?? 'Z-Tunnel closed by the edge');
+        this.retry(refusal ? `refused by the edge: ${refusal}` : (err?.message ?? 'Z-Tunnel closed by the edge'));
       });
     });
   }
@@ -216,4 +222,11 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     this.state = s;
     this.emit('status', s);
   }
+}
+
+/** A failed dial in words: OpenSSL's reason rather than its whole error stack, plus the code. */
+function tlsFailure(err: Error): string {
+  const e = err as NodeJS.ErrnoException & { reason?: string };
+  const text = e.reason ?? e.message;
+  return e.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
 }

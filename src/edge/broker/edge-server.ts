@@ -1,3 +1,4 @@
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../common/log.js';
@@ -8,7 +9,7 @@ import { CAPABILITIES } from '../../protocol/version.js';
 import type { TenantConfig } from '../cloud-config.js';
 import type { ConnectorHandle, Dispatcher } from '../dispatcher/dispatcher.js';
 import { serveAgent, type AuthRecord, type EdgeCounters } from './agent-handler.js';
-import { verifyPeer, type TenantTrust } from './peer-verify.js';
+import { verifyPeer, type PeerRefusal, type TenantTrust } from './peer-verify.js';
 
 export interface EdgeServerDeps {
   name: string;
@@ -34,7 +35,23 @@ export class EdgeServer {
     const roots = [...deps.tenants.values()].map((t) => t.trust.rootPem);
     this.server = tls.createServer(tunnelServerOptions(deps.identity, roots), (socket) => this.onConnection(socket));
     this.server.on('tlsClientError', (err, socket) => {
-      deps.log.warn({ remote: `${socket.remoteAddress}:${socket.remotePort}`, code: (err as NodeJS.ErrnoException).code }, `Z-Tunnel handshake refused: ${err.message}`);
+      const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+      // Node checks the client certificate once the handshake is done and, as rejectUnauthorized
+      // asks, drops the peer without an alert: all that surfaces is a "socket hang up" here, with
+      // OpenSSL's verdict (e.g. CERT_HAS_EXPIRED) left on the socket.
+      const verdict = (socket as tls.TLSSocket).authorizationError as unknown as string | null | undefined;
+      if (verdict) {
+        deps.log.warn({ remote, code: String(verdict) }, `Z-Tunnel handshake refused: client certificate rejected: ${describeVerifyCode(String(verdict))} (${String(verdict)})`);
+        return;
+      }
+      const e = err as NodeJS.ErrnoException & { reason?: string };
+      const why =
+        e.code === 'ECONNRESET'
+          ? 'peer hung up during the handshake'
+          : e.code === 'ERR_SSL_UNSUPPORTED_PROTOCOL'
+            ? 'unsupported protocol: only TLS 1.3 is accepted'
+            : (e.reason ?? err.message.trim());
+      deps.log.warn({ remote, code: e.code }, `Z-Tunnel handshake refused: ${why}`);
     });
     for (const id of deps.tenants.keys()) this.counters.set(id, { microtunnelsOpened: 0, microtunnelsRefused: 0, bytesUp: 0, bytesDown: 0 });
   }
@@ -58,8 +75,8 @@ export class EdgeServer {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const check = verifyPeer(socket, (t) => this.deps.tenants.get(t)?.trust);
     if (!check.ok) {
-      log.warn({ remote }, `Z-Tunnel refused: ${check.reason}`);
-      socket.destroy();
+      log.warn({ remote, code: check.code }, `Z-Tunnel refused: ${check.reason}`);
+      refuse(socket, check);
       return;
     }
     const id = check.identity;
@@ -95,4 +112,42 @@ export class EdgeServer {
     void session.ready().then(() => this.deps.dispatcher.register(handle), () => undefined);
     session.on('close', () => this.deps.dispatcher.unregister(handle));
   }
+}
+
+/** OpenSSL verify codes a refused client most likely hit, in words for the log. */
+function describeVerifyCode(code: string): string {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED':
+      return 'certificate has expired';
+    case 'CERT_NOT_YET_VALID':
+      return 'certificate is not yet valid';
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return 'not issued under the root of any tenant of this edge';
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'certificate signature does not verify';
+    default:
+      return 'certificate does not verify';
+  }
+}
+
+/**
+ * Hangs up on a peer whose certificate passed TLS (so it chains to one of our tenant roots) but
+ * not the edge's checks. It is told why in the HTTP/2 GOAWAY's debug data, taking the HTTP/2 role
+ * it expects, so an agent can show "revoked" instead of a bare disconnect.
+ */
+function refuse(socket: tls.TLSSocket, refusal: PeerRefusal): void {
+  if (!refusal.role) {
+    socket.destroy();
+    return;
+  }
+  const h2 = refusal.role === 'client' ? http2.performServerHandshake(socket) : http2.connect('http://ztunnel.invalid', { createConnection: () => socket });
+  h2.on('error', () => undefined);
+  const timer = setTimeout(() => socket.destroy(), 5_000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  h2.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(`${refusal.code}: ${refusal.reason}`.slice(0, 512)));
+  h2.close();
 }

@@ -13,7 +13,17 @@ export interface TenantTrust {
 
 export type PeerIdentity = Extract<Identity, { kind: 'client' } | { kind: 'connector' }> & { serial: string };
 
-export type PeerCheck = { ok: true; identity: PeerIdentity } | { ok: false; reason: string };
+export type RefusalCode = 'untrusted' | 'no-certificate' | 'no-identity' | 'wrong-role' | 'unknown-tenant' | 'wrong-ca' | 'revoked';
+
+/** Why a peer is refused; `role` is set once its certificate says whether it is an agent or a connector. */
+export interface PeerRefusal {
+  ok: false;
+  code: RefusalCode;
+  reason: string;
+  role?: 'client' | 'connector';
+}
+
+export type PeerCheck = { ok: true; identity: PeerIdentity } | PeerRefusal;
 
 /**
  * Decides who is on the other end of a Z-Tunnel. The TLS layer already checked the chain against
@@ -21,24 +31,25 @@ export type PeerCheck = { ok: true; identity: PeerIdentity } | { ok: false; reas
  * tenant it names, for the role it claims, so tenant A's CA can never vouch for a tenant B user.
  */
 export function verifyPeer(socket: TLSSocket, trustOf: (tenant: string) => TenantTrust | undefined): PeerCheck {
-  if (!socket.authorized) return { ok: false, reason: `client certificate not trusted: ${String(socket.authorizationError)}` };
+  if (!socket.authorized) return { ok: false, code: 'untrusted', reason: `client certificate not trusted: ${String(socket.authorizationError)}` };
   const leaf = socket.getPeerX509Certificate();
-  if (!leaf) return { ok: false, reason: 'no client certificate' };
+  if (!leaf) return { ok: false, code: 'no-certificate', reason: 'no client certificate' };
   let identity: Identity;
   try {
     identity = identityFromCertificate(leaf.raw);
   } catch (err) {
-    return { ok: false, reason: `client certificate has no valid zcc identity: ${(err as Error).message}` };
+    return { ok: false, code: 'no-identity', reason: `client certificate has no valid zcc identity: ${(err as Error).message}` };
   }
-  if (identity.kind === 'edge') return { ok: false, reason: 'an edge certificate cannot open a Z-Tunnel' };
+  if (identity.kind === 'edge') return { ok: false, code: 'wrong-role', reason: 'an edge certificate cannot open a Z-Tunnel' };
+  const role = identity.kind;
   const trust = trustOf(identity.tenant);
-  if (!trust) return { ok: false, reason: `unknown tenant ${JSON.stringify(identity.tenant)}` };
+  if (!trust) return { ok: false, code: 'unknown-tenant', role, reason: `unknown tenant ${JSON.stringify(identity.tenant)}` };
   const issuerPem = identity.kind === 'client' ? trust.clientCaPem : trust.connectorCaPem;
   const issuer = new X509Certificate(issuerPem);
   if (!leaf.checkIssued(issuer) || !leaf.verify(issuer.publicKey)) {
-    return { ok: false, reason: `certificate for tenant ${identity.tenant} was not issued by that tenant's ${identity.kind} CA` };
+    return { ok: false, code: 'wrong-ca', role, reason: `certificate for tenant ${identity.tenant} was not issued by that tenant's ${identity.kind} CA` };
   }
   const serial = leaf.serialNumber.toLowerCase();
-  if (trust.isRevoked(serial)) return { ok: false, reason: `certificate ${serial} is revoked` };
+  if (trust.isRevoked(serial)) return { ok: false, code: 'revoked', role, reason: `certificate ${serial} of tenant ${identity.tenant} is revoked` };
   return { ok: true, identity: { ...identity, serial } };
 }

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -89,7 +90,7 @@ export class Connector {
     const retry = (err: Error): void => {
       if (this.stopped) return;
       const wait = this.backoff.next();
-      this.log.warn({ err: err.message, retryInMs: wait }, 'Z-Tunnel to edge down');
+      this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code, retryInMs: wait }, 'Z-Tunnel to edge down');
       this.retryTimer = setTimeout(() => this.connect(identity), wait);
       this.retryTimer.unref();
     };
@@ -115,9 +116,13 @@ export class Connector {
       });
       const health = setInterval(() => session.send({ type: 'health', activeMicrotunnels: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut }), this.cfg.healthIntervalMs);
       health.unref();
+      let refusal: string | undefined;
+      session.h2.once('goaway', (code, _last, data) => {
+        if (code !== http2.constants.NGHTTP2_NO_ERROR && data?.length) refusal = data.toString('utf8').replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+      });
       session.once('close', (err) => {
         clearInterval(health);
-        retry(err ?? new Error('closed by edge'));
+        retry(refusal ? new Error(`refused by the edge: ${refusal}`) : (err ?? new Error('closed by edge')));
       });
       void session.ready().then(() => {
         this.backoff.reset();
