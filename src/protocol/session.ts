@@ -144,11 +144,18 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
 
   /** Opens a microtunnel. Data may be written at once; it flows when the far end accepts. */
   openMicrotunnel(target: MicrotunnelTarget): OutgoingMicrotunnel {
-    if (this.closed) throw new MicrotunnelError('connector-gone', 'Z-Tunnel is closed');
+    // A session that is closing (our close() or the peer's GOAWAY) makes h2.request throw a
+    // bare ERR_HTTP2_GOAWAY_SESSION / ERR_HTTP2_INVALID_SESSION; report it as documented.
+    if (this.closed || this.h2.closed || this.h2.destroyed) throw new MicrotunnelError('connector-gone', 'Z-Tunnel is closed');
     const h2 = this.h2 as ClientHttp2Session;
     if (typeof h2.request !== 'function') throw new Error('only the HTTP/2 client side opens microtunnels');
     const tag = this.allocateTag();
     const stream = h2.request(openHeaders({ ...target, tag }), { endStream: false });
+    // A reset with one of our reason codes (or a session torn down under a pending stream) makes
+    // Node emit 'error' on the stream; with no listener that is an uncaught exception that took
+    // the whole process down (e.g. the edge while waiting for a connector's answer). The failure
+    // is reported through `established` and resetReasonOf(), as for accepted streams.
+    stream.on('error', (err) => this.opts.log.debug({ err: err.message, tag }, 'microtunnel stream error'));
     this.localTags.add(tag);
     stream.once('close', () => this.localTags.delete(tag));
     const established = new Promise<void>((resolve, reject) => {
@@ -208,11 +215,23 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     this.peerTags.add(open.tag);
     stream.once('close', () => this.peerTags.delete(open.tag));
     let answered = false;
+    let closeEmitted = false;
+    stream.once('close', () => (closeEmitted = true));
     const incoming: IncomingMicrotunnel = {
       open,
       accept: () => {
         if (answered) throw new Error('microtunnel already answered');
         answered = true;
+        if (stream.destroyed || stream.closed) {
+          // The opener reset the stream (or the session died) while we were still deciding,
+          // e.g. during the connector's TCP connect. respond() would throw
+          // ERR_HTTP2_INVALID_STREAM from inside the caller's event handler and crash the
+          // process. Hand back the dead stream instead; if its 'close' already went by, replay
+          // it so the caller's splice sees a close without end and tears its side down.
+          this.opts.log.info({ tag: open.tag, stream: stream.id }, 'microtunnel closed by the peer before it was accepted');
+          if (closeEmitted) setImmediate(() => stream.emit('close'));
+          return stream;
+        }
         stream.respond({ ':status': 200 });
         return stream;
       },
@@ -277,13 +296,20 @@ function refuse(stream: ServerHttp2Stream, reason: ResetReason): void {
   if (!stream.headersSent) {
     stream.respond({ ':status': RESET_REASONS[reason].status, [REASON_HEADER]: reason }, { endStream: true });
   } else {
-    stream.close(RESET_REASONS[reason].code);
+    resetMicrotunnel(stream, reason);
   }
 }
 
-/** Resets a microtunnel with a reason the far end can read. */
+/**
+ * Resets a microtunnel with a reason the far end can read. Node's `close(code)` ends the
+ * writable side first, and on an idle stream that puts END_STREAM on the wire ahead of the
+ * RST_STREAM: the peer would see a clean end of data before the reset. A reset stream has no
+ * graceful end to send, so its `_final` (the stream's shutdown hook) is made a no-op first.
+ */
 export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
-  if (!stream.destroyed && !stream.closed) stream.close(RESET_REASONS[reason].code);
+  if (stream.destroyed || stream.closed) return;
+  (stream as unknown as { _final: (cb: () => void) => void })._final = (cb) => cb();
+  stream.close(RESET_REASONS[reason].code);
 }
 
 /**

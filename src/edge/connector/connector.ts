@@ -31,6 +31,8 @@ export class Connector {
   private bytesOut = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly upstreams = new Set<net.Socket>();
+  /** Settles start(): the first Z-Tunnel up, or a certificate the edge can never accept. */
+  private firstUp: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
   constructor(
     private readonly cfg: ConnectorConfig,
@@ -43,7 +45,8 @@ export class Connector {
   async start(): Promise<void> {
     const identity = await this.ensureEnrolled();
     await new Promise<void>((resolve, reject) => {
-      this.connect(identity, resolve, reject);
+      this.firstUp = { resolve, reject };
+      this.connect(identity);
     });
   }
 
@@ -82,7 +85,7 @@ export class Connector {
     return { keyPem: keys.privateKeyPem, certPem: res.certChainPem };
   }
 
-  private connect(identity: TlsIdentity, onFirst?: () => void, onFirstError?: (e: Error) => void): void {
+  private connect(identity: TlsIdentity): void {
     if (this.stopped) return;
     const { host, port } = parseHostPort(this.cfg.cloud.tunnel, 'cloud.tunnel');
     const socket = tls.connect({ host, port, ...tunnelClientOptions(identity, pinnedCa(this.cfg), this.cfg.cloud.serverName) });
@@ -95,8 +98,13 @@ export class Connector {
       this.retryTimer.unref();
     };
     socket.once('error', (err) => {
-      if (onFirstError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_TLS') ) {
-        onFirstError(err);
+      // A pin or name mismatch will not heal by retrying: fail start() so the operator sees it.
+      // Network errors (edge not up yet, unreachable) are retried with backoff.
+      if (this.firstUp && isCertificateError(err)) {
+        this.log.error({ err: err.message, code: (err as NodeJS.ErrnoException).code, fatal: true }, 'Z-Tunnel to edge down');
+        this.firstUp.reject(err);
+        this.firstUp = null;
+        this.stopped = true;
         return;
       }
       retry(err);
@@ -127,7 +135,8 @@ export class Connector {
       void session.ready().then(() => {
         this.backoff.reset();
         this.log.info('Z-Tunnel to edge up');
-        onFirst?.();
+        this.firstUp?.resolve();
+        this.firstUp = null;
       }, () => undefined);
     });
   }
@@ -177,6 +186,11 @@ export class Connector {
       this.session?.send({ type: 'probe-result', id, ok: false, reason: (err as Error).message.slice(0, 200) });
     }
   }
+}
+
+function isCertificateError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return code.startsWith('ERR_TLS_CERT') || /^(UNABLE_TO_|SELF_SIGNED|CERT_|DEPTH_ZERO)/.test(code);
 }
 
 /** Health check of seed 003: a TCP port is healthy when the handshake completes. */
