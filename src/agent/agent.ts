@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { TlsIdentity } from '../protocol/tls.js';
@@ -17,6 +18,7 @@ export interface TenantSettings {
 
 export interface AgentTenant {
   readonly id: string;
+  enabled: boolean;
   readonly settings: TenantSettings;
   readonly tunnel: TunnelClient;
   readonly segments: TunnelClient['segments'];
@@ -26,10 +28,12 @@ export interface AgentTenant {
  * The agent core: one Z-Tunnel per tenant and the routing of app names to them. Front ends
  * (proxies, DNS, kernel interception) only ever call `dial`.
  */
-export class Agent {
+export class Agent extends EventEmitter<{ change: [] }> {
   private readonly tenantMap = new Map<string, AgentTenant>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger) {
+    super();
+  }
 
   get tenants(): AgentTenant[] {
     return [...this.tenantMap.values()];
@@ -40,6 +44,7 @@ export class Agent {
     const tunnel = new TunnelClient({ ...settings, tenant: settings.id, log: this.log.child({ tenant: settings.id }) });
     const tenant: AgentTenant = {
       id: settings.id,
+      enabled: true,
       settings,
       tunnel,
       get segments() {
@@ -47,13 +52,28 @@ export class Agent {
       },
     };
     this.tenantMap.set(settings.id, tenant);
+    tunnel.on('status', () => this.emit('change'));
+    tunnel.on('segments', () => this.emit('change'));
     tunnel.start();
+    this.emit('change');
     return tenant;
   }
 
   removeTenant(id: string): void {
     this.tenantMap.get(id)?.tunnel.stop();
     this.tenantMap.delete(id);
+    this.emit('change');
+  }
+
+  /** Turns a tenant's Z-Tunnel off or on without forgetting it. */
+  setEnabled(id: string, enabled: boolean): void {
+    const t = this.tenantMap.get(id);
+    if (!t) throw Object.assign(new Error(`no tenant ${id}`), { status: 404, code: 'not-found' });
+    if (t.enabled === enabled) return;
+    t.enabled = enabled;
+    if (enabled) t.tunnel.start();
+    else t.tunnel.stop();
+    this.emit('change');
   }
 
   stop(): void {
@@ -62,7 +82,7 @@ export class Agent {
 
   /** Opens a microtunnel to an app on the tenant that owns its name. */
   readonly dial: Dialer = async (target: DialTarget, signal?: AbortSignal): Promise<Duplex> => {
-    const route = routeName(this.tenants, target.host);
+    const route = routeName(this.tenants.filter((t) => t.enabled), target.host);
     if (!route) throw new DialError('not-an-app', `${target.host} is not an application of any tenant`);
     const { stream, established } = route.tenant.tunnel.open({ proto: 'tcp', host: target.host.toLowerCase().replace(/\.$/, ''), port: target.port });
     const onAbort = (): void => {

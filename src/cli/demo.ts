@@ -8,6 +8,7 @@ import { deviceFingerprint } from '../agent/identity/fingerprint.js';
 import { enrollWithToken } from '../agent/identity/token-enroll.js';
 import { HttpConnectServer } from '../agent/intercept/http-connect.js';
 import { Socks5Server } from '../agent/intercept/socks5.js';
+import { AgentService } from '../agent/service.js';
 import { CloudConfig, type CloudConfigInput } from '../edge/cloud-config.js';
 import { startCloud } from '../edge/cloud.js';
 import { Connector } from '../edge/connector/connector.js';
@@ -90,11 +91,12 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     stops.push(() => connector.stop());
 
     const device = `${hostname()}-demo`;
+    const fingerprint = deviceFingerprint();
     const identity = await enrollWithToken({
       tenant: 'demo',
       token,
       device,
-      fingerprint: deviceFingerprint(),
+      fingerprint,
       enroll: cloud.enroll,
       serverName: 'localhost',
       caPem: cloud.caPem,
@@ -103,6 +105,11 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     stops.push(() => agent.stop());
     const tenant = agent.addTenant({ id: 'demo', name: 'Demo Corp', edge: cloud.tunnel, serverName: 'localhost', caPem: cloud.caPem, identity });
     await tenant.tunnel.waitConnected();
+    const agentDir = join(dataDir, 'agent');
+    await mkdir(agentDir, { recursive: true, mode: 0o700 });
+    const service = new AgentService({ agent, log: log.child({ proc: 'agent' }), socketPath: join(agentDir, 'localapi.sock'), stateDir: agentDir, fingerprintHash: fingerprint });
+    await service.start();
+    stops.push(() => service.stop());
 
     const socks = new Socks5Server({ dialer: agent.dial, log: log.child({ proc: 'agent', front: 'socks5' }) });
     const socksAddr = await socks.start(parseHostPort(opts.socks ?? '127.0.0.1:1080', '--socks'));
@@ -114,6 +121,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     return {
       ready: {
         dataDir,
+        localApi: join(agentDir, 'localapi.sock'),
         socks: `${socksAddr.address}:${socksAddr.port}`,
         httpProxy: `${httpAddr.address}:${httpAddr.port}`,
         edge: cloud.tunnel,

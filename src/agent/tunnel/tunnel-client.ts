@@ -60,6 +60,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
   private session: ZTunnelSession | null = null;
   private state: TunnelStatus;
   private segmentList: AppSegment[] = [];
+  private readonly closedBytes = { in: 0, out: 0 };
   private stopped = true;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly backoff: Backoff;
@@ -76,6 +77,12 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
 
   get status(): TunnelStatus {
     return this.state;
+  }
+
+  /** Bytes on the wire of this tenant's Z-Tunnels (TLS included), across reconnections. */
+  get bytes(): { in: number; out: number } {
+    const live = this.session?.socket;
+    return { in: this.closedBytes.in + (live?.bytesRead ?? 0), out: this.closedBytes.out + (live?.bytesWritten ?? 0) };
   }
 
   get segments(): AppSegment[] {
@@ -198,6 +205,8 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
         if (code !== http2.constants.NGHTTP2_NO_ERROR && data?.length) refusal = data.toString('utf8').replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
       });
       session.once('close', (err) => {
+        this.closedBytes.in += socket.bytesRead;
+        this.closedBytes.out += socket.bytesWritten;
         if (this.session === session) this.session = null;
         this.retry(refusal ? `refused by the edge: ${refusal}` : (err?.message ?? 'Z-Tunnel closed by the edge'));
       });
