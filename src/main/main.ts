@@ -1,0 +1,74 @@
+/**
+ * Electron main entry: one instance per user session; on ready a tray icon follows the agent
+ * and the UI window opens on demand. The app holds no secrets and talks only to the agent's
+ * local API. Logic lives in pure modules (controller, tray-state, security) next to this file.
+ */
+import { BrowserWindow, app, shell } from 'electron';
+import { LOCALAPI_DEFAULT_SOCKET, LOCALAPI_SOCKET_ENV } from '../common/localapi-schema.js';
+import { createAgentClient } from './agent-client.js';
+import { appPaths } from './app-paths.js';
+import { createController, type Controller } from './controller.js';
+import { registerIpc } from './ipc.js';
+import { createTray, type ZccTray } from './tray.js';
+import { createMainWindow, installGlobalGuards } from './window.js';
+
+let win: BrowserWindow | undefined;
+let tray: ZccTray | undefined;
+let controller: Controller | undefined;
+
+function showWindow(): void {
+  if (win && !win.isDestroyed()) {
+    if (win.isMinimized()) win.restore();
+    win.show();
+    win.focus();
+    return;
+  }
+  win = createMainWindow({ ...appPaths(app.getAppPath()), devTools: !app.isPackaged });
+  win.on('closed', () => {
+    win = undefined;
+  });
+}
+
+function start(): void {
+  const paths = appPaths(app.getAppPath());
+  const socketPath = process.env[LOCALAPI_SOCKET_ENV] ?? LOCALAPI_DEFAULT_SOCKET;
+  const ctl = createController({
+    client: createAgentClient({ socketPath }),
+    onStatus: (status) => tray?.update(status),
+    send: (channel, payload) => {
+      if (win && !win.isDestroyed()) win.webContents.send(channel, payload);
+    },
+    openExternal: (url) => void shell.openExternal(url),
+    showItemInFolder: (file) => shell.showItemInFolder(file),
+    showWindow,
+    quit: () => app.quit(),
+    logError: (message, err) => console.error(`zcc: ${message}`, err),
+  });
+  controller = ctl;
+  registerIpc(ctl, paths.rendererDir);
+  tray = createTray(paths.iconsDir, (action) => ctl.handleTrayAction(action));
+  const stop = ctl.start();
+  app.once('will-quit', () => {
+    stop();
+    tray?.destroy();
+  });
+}
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.enableSandbox();
+  installGlobalGuards(app);
+  app.on('second-instance', () => {
+    if (controller) showWindow();
+  });
+  // A tray app keeps running with no window open; only "Quit" ends it.
+  app.on('window-all-closed', () => undefined);
+  app
+    .whenReady()
+    .then(start)
+    .catch((err: unknown) => {
+      console.error('zcc: tray app failed to start', err);
+      app.exit(1);
+    });
+}

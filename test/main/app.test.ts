@@ -1,0 +1,114 @@
+/**
+ * src/main/main.ts end to end with a fake `electron` and a fake agent on a real Unix socket:
+ * single-instance lock, tray icon/menu from the watch stream, IPC validation, tray actions.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { IPC_CHANNELS } from '../../src/common/bridge.js';
+import { LOCALAPI_SOCKET_ENV } from '../../src/common/localapi-schema.js';
+import { FIXTURE_STATUS } from '../ui/fixture-status.js';
+import { startFakeAgent, type FakeAgent } from './fake-agent.js';
+
+vi.mock('electron', () => import('./fake-electron.js'));
+
+type Fake = typeof import('./fake-electron.js');
+type Handler = (event: unknown, ...args: unknown[]) => unknown;
+
+/** Imports main.ts afresh and returns the very fake electron instance it got. */
+async function boot(gotLock: boolean): Promise<Fake> {
+  vi.resetModules();
+  const fake = (await import('electron')) as unknown as Fake;
+  fake.resetFakeElectron();
+  fake.app.gotLock = gotLock;
+  await import('../../src/main/main.js');
+  await fake.app.whenReady();
+  return fake;
+}
+
+const TRUSTED = { senderFrame: { url: 'file:///opt/zcc/out/renderer/index.html' } };
+const UNTRUSTED = { senderFrame: { url: 'https://evil.example/' } };
+
+function handler(fake: Fake, channel: string): Handler {
+  const h = fake.ipcMain.handlers.get(channel);
+  if (!h) throw new Error(`no handler for ${channel}`);
+  return h as Handler;
+}
+
+function clickMenu(fake: Fake, label: string): void {
+  const item = fake.Tray.instances.at(-1)?.menu?.template.find((i) => i.label === label);
+  if (!item || typeof item.click !== 'function') throw new Error(`no menu item ${label}`);
+  (item.click as () => void)();
+}
+
+let agent: FakeAgent;
+beforeEach(async () => {
+  agent = await startFakeAgent(FIXTURE_STATUS);
+  process.env[LOCALAPI_SOCKET_ENV] = agent.socketPath;
+});
+afterEach(async () => {
+  delete process.env[LOCALAPI_SOCKET_ENV];
+  await agent.close();
+});
+
+describe('main.ts', () => {
+  it('quits at once when another instance holds the lock', async () => {
+    const fake = await boot(false);
+    expect(fake.app.quit).toHaveBeenCalledOnce();
+    expect(fake.app.enableSandbox).not.toHaveBeenCalled();
+    expect(fake.Tray.instances).toHaveLength(0);
+  });
+
+  it('runs the tray from the agent and serves validated IPC', async () => {
+    const fake = await boot(true);
+    expect(fake.app.enableSandbox).toHaveBeenCalledOnce();
+    const tray = fake.Tray.instances[0];
+    if (!tray) throw new Error('no tray');
+    // Globex needs sign-in in the fixture.
+    await vi.waitFor(() => expect(tray.image.path).toBe('/opt/zcc/resources/icons/tray-needs-reauth.png'));
+    expect(tray.tooltip).toContain('Globex: Disconnected — sign-in required');
+
+    expect(await handler(fake, IPC_CHANNELS.getStatus)(TRUSTED)).toEqual(FIXTURE_STATUS);
+    expect(() => handler(fake, IPC_CHANNELS.getStatus)(UNTRUSTED)).toThrow(/untrusted/);
+    expect(() => handler(fake, IPC_CHANNELS.getStatus)({ senderFrame: null })).toThrow(/untrusted/);
+    const request = handler(fake, IPC_CHANNELS.request);
+    expect(() => request(TRUSTED, 'rm -rf', {})).toThrow(/unknown local-API request/);
+    expect(() => request(TRUSTED, 'reauth', { tenant: 'acme', extra: 1 })).toThrow();
+    expect(() => request(TRUSTED, 'setTenantEnabled', { tenant: 'acme', enabled: 'yes' })).toThrow();
+
+    agent.reply('reauth', () => ({
+      status: 200,
+      body: { tenant: 'globex', started: true, loginUrl: 'https://idp.test/login?x=1' },
+    }));
+    expect(await request(TRUSTED, 'reauth', { tenant: 'globex' })).toMatchObject({ started: true });
+    expect(fake.shell.openExternal).toHaveBeenCalledWith('https://idp.test/login?x=1');
+
+    // Tray "Open" creates the hardened window from the app paths; pushes then reach it.
+    clickMenu(fake, 'Open zcc');
+    const win = fake.BrowserWindow.instances[0];
+    if (!win) throw new Error('no window');
+    expect(win.options.webPreferences).toMatchObject({ preload: '/opt/zcc/out/preload/preload.cjs', sandbox: true });
+    expect(win.loaded).toEqual(['/opt/zcc/out/renderer/index.html']);
+    const healthy = { ...FIXTURE_STATUS, tenants: FIXTURE_STATUS.tenants.slice(0, 1) };
+    agent.push(healthy);
+    await vi.waitFor(() => expect(tray.image.path).toBe('/opt/zcc/resources/icons/tray-connected.png'));
+    expect(win.webContents.sent.at(-1)).toEqual({ channel: IPC_CHANNELS.status, payload: healthy });
+
+    // Re-authenticate from the tray acts on the connected tenant now nobody needs it.
+    clickMenu(fake, 'Re-authenticate');
+    await vi.waitFor(() => expect(agent.requests.at(-1)).toEqual({ name: 'reauth', body: { tenant: 'acme' } }));
+
+    // A second launch focuses the existing window rather than opening another.
+    fake.app.emit('second-instance');
+    expect(fake.BrowserWindow.instances).toHaveLength(1);
+
+    // Agent gone: error icon and a push to the window.
+    await agent.close();
+    await vi.waitFor(() => expect(tray.image.path).toBe('/opt/zcc/resources/icons/tray-error.png'));
+    expect(win.webContents.sent.at(-1)?.channel).toBe(IPC_CHANNELS.agentError);
+    agent = await startFakeAgent(FIXTURE_STATUS); // for afterEach
+
+    clickMenu(fake, 'Quit');
+    expect(fake.app.quit).toHaveBeenCalledOnce();
+    fake.app.emit('will-quit');
+    expect(tray.destroyed).toBe(true);
+  });
+});
