@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { TlsIdentity } from '../protocol/tls.js';
 import { DialError, type Dialer, type DialTarget } from './intercept/dialer.js';
+import { SyntheticPool } from './ipam/synthetic-pool.js';
 import { routeName } from './tenants/tenant-router.js';
 import { TunnelClient } from './tunnel/tunnel-client.js';
 
@@ -28,11 +29,43 @@ export interface AgentTenant {
  * The agent core: one Z-Tunnel per tenant and the routing of app names to them. Front ends
  * (proxies, DNS, kernel interception) only ever call `dial`.
  */
+export interface AgentOptions {
+  /** Synthetic IP range (default 100.64.0.0/10). */
+  poolCidr?: string;
+}
+
 export class Agent extends EventEmitter<{ change: [] }> {
   private readonly tenantMap = new Map<string, AgentTenant>();
+  /** One pool for all tenants, so a synthetic IP names one app of one tenant. */
+  readonly pool: SyntheticPool;
 
-  constructor(private readonly log: Logger) {
+  constructor(
+    private readonly log: Logger,
+    opts: AgentOptions = {},
+  ) {
     super();
+    this.pool = new SyntheticPool({ cidr: opts.poolCidr });
+  }
+
+  /** The tenant owning an app name, among the tenants turned on. */
+  appFor(name: string): { tenant: string } | undefined {
+    const route = routeName(this.tenants.filter((t) => t.enabled), name);
+    return route ? { tenant: route.tenant.id } : undefined;
+  }
+
+  /** Whether the tenant's edge says the app resolves and is reachable (DNS answers depend on it). */
+  async reachable(tenant: string, fqdn: string): Promise<boolean> {
+    const t = this.tenantMap.get(tenant);
+    if (!t?.enabled) return false;
+    return (await t.tunnel.reach(fqdn)).ok;
+  }
+
+  /** The synthetic IPs handed out for a tenant's apps. */
+  syntheticIps(tenant: string): Array<{ fqdn: string; ip: string }> {
+    return this.pool
+      .snapshot()
+      .filter((m) => m.tenant === tenant)
+      .map((m) => ({ fqdn: m.fqdn, ip: m.ip }));
   }
 
   get tenants(): AgentTenant[] {
@@ -82,9 +115,12 @@ export class Agent extends EventEmitter<{ change: [] }> {
 
   /** Opens a microtunnel to an app on the tenant that owns its name. */
   readonly dial: Dialer = async (target: DialTarget, signal?: AbortSignal): Promise<Duplex> => {
-    const route = routeName(this.tenants.filter((t) => t.enabled), target.host);
-    if (!route) throw new DialError('not-an-app', `${target.host} is not an application of any tenant`);
-    const { stream, established } = route.tenant.tunnel.open({ proto: 'tcp', host: target.host.toLowerCase().replace(/\.$/, ''), port: target.port });
+    // A client that resolved the name through our DNS connects to its synthetic IP.
+    const mapped = this.pool.lookupIp(target.host);
+    const host = mapped?.fqdn ?? target.host.toLowerCase().replace(/\.$/, '');
+    const route = routeName(this.tenants.filter((t) => t.enabled), host);
+    if (!route || (mapped && mapped.tenant !== route.tenant.id)) throw new DialError('not-an-app', `${target.host} is not an application of any tenant`);
+    const { stream, established } = route.tenant.tunnel.open({ proto: 'tcp', host, port: target.port });
     const onAbort = (): void => {
       stream.destroy();
     };

@@ -8,6 +8,8 @@ import { deviceFingerprint } from '../agent/identity/fingerprint.js';
 import { enrollWithToken } from '../agent/identity/token-enroll.js';
 import { HttpConnectServer } from '../agent/intercept/http-connect.js';
 import { Socks5Server } from '../agent/intercept/socks5.js';
+import { DnsServer } from '../agent/dns/dns-server.js';
+import { systemResolvers } from '../agent/dns/system-resolvers.js';
 import { AgentService } from '../agent/service.js';
 import { CloudConfig, type CloudConfigInput } from '../edge/cloud-config.js';
 import { startCloud } from '../edge/cloud.js';
@@ -20,6 +22,8 @@ export interface DemoOptions {
   dataDir?: string;
   socks?: string;
   httpProxy?: string;
+  /** Agent DNS listener; unset means no DNS (the OS is never touched by the demo without --tun). */
+  dns?: string;
   log: Logger;
 }
 
@@ -107,7 +111,14 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     await tenant.tunnel.waitConnected();
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
-    const service = new AgentService({ agent, log: log.child({ proc: 'agent' }), socketPath: join(agentDir, 'localapi.sock'), stateDir: agentDir, fingerprintHash: fingerprint });
+    const service = new AgentService({
+      agent,
+      log: log.child({ proc: 'agent' }),
+      socketPath: join(agentDir, 'localapi.sock'),
+      stateDir: agentDir,
+      fingerprintHash: fingerprint,
+      syntheticIps: (t) => agent.syntheticIps(t),
+    });
     await service.start();
     stops.push(() => service.stop());
 
@@ -118,8 +129,27 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const httpAddr = await httpProxy.start(parseHostPort(opts.httpProxy ?? '127.0.0.1:3128', '--http-proxy'));
     stops.push(() => httpProxy.close());
 
+    let dnsAddr: string | undefined;
+    if (opts.dns) {
+      const { host, port } = parseHostPort(opts.dns, '--dns');
+      const dns = new DnsServer({
+        host,
+        port,
+        pool: agent.pool,
+        appFor: (name) => agent.appFor(name),
+        reachability: (t, fqdn) => agent.reachable(t, fqdn),
+        upstreams: await systemResolvers(),
+        searchDomains: ['demo.internal'],
+        logger: log.child({ proc: 'agent', component: 'dns' }),
+      });
+      const bound = await dns.start();
+      stops.push(() => dns.close());
+      dnsAddr = `${bound.udp.address}:${bound.udp.port}`;
+    }
+
     return {
       ready: {
+        dns: dnsAddr,
         dataDir,
         localApi: join(agentDir, 'localapi.sock'),
         socks: `${socksAddr.address}:${socksAddr.port}`,

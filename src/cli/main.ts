@@ -5,12 +5,15 @@ import { startCloud } from '../edge/cloud.js';
 import { Connector } from '../edge/connector/connector.js';
 import { loadConnectorConfig } from '../edge/connector/connector-config.js';
 import { startDemo } from './demo.js';
+import { printStatus } from './status.js';
 
 const USAGE = `usage: zcc <command> [options]
 
 commands:
   demo        run the reference cloud, a connector, demo apps and an enrolled agent locally
-              --socks HOST:PORT  --http-proxy HOST:PORT  --data-dir DIR  --headless
+              --socks HOST:PORT  --http-proxy HOST:PORT  --dns HOST:PORT  --data-dir DIR  --headless
+  status      show the agent's state (per tenant: connection, auth, apps, synthetic IPs)
+              --json  --data-dir DIR (a demo's agent)
   cloud       run the reference cloud (enrollment + service edge)   --config FILE
   connector   run an app connector                                   --config FILE
 `;
@@ -42,6 +45,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string' },
       socks: { type: 'string' },
       'http-proxy': { type: 'string' },
+      dns: { type: 'string' },
       'data-dir': { type: 'string' },
       headless: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -51,11 +55,14 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'demo': {
       const log = createLogger({ name: 'zcc-demo' });
-      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'] });
+      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns });
       console.log(`READY ${JSON.stringify(demo.ready)}`);
       untilSignal(demo.stop);
       return;
     }
+    case 'status':
+      await printStatus({ json: values.json, dataDir: values['data-dir'] });
+      return;
     case 'cloud': {
       if (!values.config) throw new Error('zcc cloud: --config FILE is required');
       const log = createLogger({ name: 'zcc-cloud' });

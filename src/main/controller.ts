@@ -10,7 +10,7 @@ import type {
   LocalApiRequestName,
   LocalApiResponse,
 } from '../common/localapi-schema.js';
-import type { AgentClient } from './agent-client.js';
+import type { AgentClient } from '../common/localapi-client.js';
 import { isExternalBrowserUrl } from './security.js';
 import type { MaybeStatus, TrayAction } from './tray-state.js';
 

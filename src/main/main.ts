@@ -5,7 +5,7 @@
  */
 import { BrowserWindow, app, shell } from 'electron';
 import { LOCALAPI_DEFAULT_SOCKET, LOCALAPI_SOCKET_ENV } from '../common/localapi-schema.js';
-import { createAgentClient } from './agent-client.js';
+import { createAgentClient } from '../common/localapi-client.js';
 import { appPaths } from './app-paths.js';
 import { createController, type Controller } from './controller.js';
 import { registerIpc } from './ipc.js';

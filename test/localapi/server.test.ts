@@ -62,7 +62,8 @@ describe('agent local API over a Unix socket', () => {
   });
 
   it('refuses requests carrying Origin or Referer, as a web page would send them', async () => {
-    for (const headers of [{ origin: 'http://evil.example' }, { referer: 'http://evil.example/x' }]) {
+    const browserHeaders: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { referer: 'http://evil.example/x' }];
+    for (const headers of browserHeaders) {
       const { status, json } = await call(socketPath, 'POST', '/localapi/v1/status', {}, headers);
       expect(status).toBe(403);
       expect(json.code).toBe('browser-origin');

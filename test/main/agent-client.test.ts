@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AgentStatus, WatchEvent } from '../../src/common/localapi-schema.js';
-import { LocalApiCallError, createAgentClient, type AgentClient } from '../../src/main/agent-client.js';
+import { LocalApiCallError, createAgentClient, type AgentClient } from '../../src/common/localapi-client.js';
 import { FIXTURE_STATUS } from '../ui/fixture-status.js';
 import { startFakeAgent, type FakeAgent } from './fake-agent.js';
 

@@ -1,7 +1,7 @@
 /** The electron-free controller with a scripted AgentClient. */
 import { describe, expect, it, vi } from 'vitest';
 import { IPC_CHANNELS } from '../../src/common/bridge.js';
-import type { AgentClient, WatchHandlers } from '../../src/main/agent-client.js';
+import type { AgentClient, WatchHandlers } from '../../src/common/localapi-client.js';
 import { createController, type ControllerDeps } from '../../src/main/controller.js';
 import { FIXTURE_STATUS } from '../ui/fixture-status.js';
 

@@ -14,7 +14,7 @@ import {
   type LocalApiRequestName,
   type LocalApiResponse,
   type WatchEvent,
-} from '../common/localapi-schema.js';
+} from './localapi-schema.js';
 
 export interface WatchHandlers {
   onEvent(event: WatchEvent): void;
