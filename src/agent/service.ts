@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
-import type { AgentStatus, LocalApiHandlers } from '../common/localapi-schema.js';
+import type { AgentStatus, LocalApiHandlers, LocalApiRequest } from '../common/localapi-schema.js';
+import type { TlsIdentity } from '../protocol/tls.js';
 import type { Agent } from './agent.js';
 import { LocalApiServer } from './localapi/server.js';
 import { agentStatus, type TenantFacts } from './status.js';
@@ -17,6 +18,10 @@ export interface ServiceOptions {
   operatorGid?: number;
   /** Synthetic IP map of a tenant, once DNS interception runs. */
   syntheticIps?: (tenant: string) => Array<{ fqdn: string; ip: string }>;
+  /** Enrolls this device with a new tenant's cloud; the key pair is generated locally. */
+  enroll?: (req: LocalApiRequest<'addTenant'>) => Promise<TlsIdentity>;
+  /** Forgets a tenant's stored identity (sealed state), after its tunnel is closed. */
+  forget?: (tenant: string) => Promise<void>;
   /** Starts a re-authentication of a tenant; returns the URL for the user's browser. */
   reauth?: (tenant: string) => Promise<string | undefined>;
 }
@@ -68,6 +73,21 @@ export class AgentService {
         if (!this.opts.reauth) throw Object.assign(new Error('re-authentication is not configured for this agent'), { status: 501, code: 'unsupported' });
         const loginUrl = await this.opts.reauth(tenant);
         return { tenant, started: true, loginUrl };
+      },
+      addTenant: async (req) => {
+        if (this.opts.agent.tenants.some((t) => t.id === req.tenant)) throw Object.assign(new Error(`tenant ${req.tenant} is already configured`), { status: 409, code: 'exists' });
+        if (!this.opts.enroll) throw Object.assign(new Error('adding tenants is not configured for this agent'), { status: 501, code: 'unsupported' });
+        const identity = await this.opts.enroll(req);
+        this.opts.agent.addTenant({ id: req.tenant, name: req.name, edge: req.edge, serverName: req.serverName, caPem: req.caPem, identity });
+        this.opts.log.info({ tenant: req.tenant, edge: req.edge }, 'tenant added');
+        return { tenant: req.tenant, added: true };
+      },
+      removeTenant: async ({ tenant }) => {
+        if (!this.opts.agent.tenants.some((t) => t.id === tenant)) throw Object.assign(new Error(`no tenant ${tenant}`), { status: 404, code: 'not-found' });
+        this.opts.agent.removeTenant(tenant);
+        await this.opts.forget?.(tenant);
+        this.opts.log.info({ tenant }, 'tenant removed');
+        return { tenant, removed: true };
       },
       setTenantEnabled: async ({ tenant, enabled }) => {
         this.opts.agent.setEnabled(tenant, enabled);

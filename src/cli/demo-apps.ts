@@ -6,6 +6,7 @@ export interface DemoApps {
   intranet: number;
   echo: number;
   apps: number;
+  partnerWiki: number;
   close(): Promise<void>;
 }
 
@@ -24,6 +25,10 @@ export async function startDemoApps(): Promise<DemoApps> {
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(`demo app ${String(req.headers.host ?? '').split(':')[0]}\n`);
   });
+  const partnerWiki = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Partner wiki</title></head><body><h1>partner wiki</h1></body></html>\n');
+  });
   const echo = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
     s.on('error', () => undefined);
     s.pipe(s);
@@ -33,12 +38,12 @@ export async function startDemoApps(): Promise<DemoApps> {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
     });
-  const ports = { intranet: await listen(intranet), echo: await listen(echo), apps: await listen(apps) };
+  const ports = { intranet: await listen(intranet), echo: await listen(echo), apps: await listen(apps), partnerWiki: await listen(partnerWiki) };
   return {
     ...ports,
     async close() {
-      for (const s of [intranet, apps] as http.Server[]) s.closeAllConnections();
-      await Promise.all([intranet, echo, apps].map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const s of [intranet, apps, partnerWiki]) s.closeAllConnections();
+      await Promise.all([intranet, echo, apps, partnerWiki].map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
   };
 }

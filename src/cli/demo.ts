@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../common/log.js';
@@ -11,12 +10,9 @@ import { Socks5Server } from '../agent/intercept/socks5.js';
 import { DnsServer } from '../agent/dns/dns-server.js';
 import { systemResolvers } from '../agent/dns/system-resolvers.js';
 import { AgentService } from '../agent/service.js';
-import { CloudConfig, type CloudConfigInput } from '../edge/cloud-config.js';
-import { startCloud } from '../edge/cloud.js';
-import { Connector } from '../edge/connector/connector.js';
-import { ConnectorConfig } from '../edge/connector/connector-config.js';
 import { parseHostPort } from '../protocol/tls.js';
-import { startDemoApps } from './demo-apps.js';
+import { startDemoApps, type DemoApps } from './demo-apps.js';
+import { startDemoTenant, type DemoTenant, type DemoTenantSpec } from './demo-tenant.js';
 
 export interface DemoOptions {
   dataDir?: string;
@@ -24,6 +20,8 @@ export interface DemoOptions {
   httpProxy?: string;
   /** Agent DNS listener; unset means no DNS (the OS is never touched by the demo without --tun). */
   dns?: string;
+  /** Adds the second tenant `partner` with its own cloud, connector and wiki. */
+  partner?: boolean;
   log: Logger;
 }
 
@@ -34,26 +32,34 @@ export interface RunningDemo {
 
 export const DEMO_USER = 'alice@demo.internal';
 
-/** The demo tenant: the contract's three apps and a policy that lets the demo user reach them. */
-function demoCloudConfig(dataDir: string, provisioningKey: string, token: string): CloudConfigInput {
+function demoSpec(apps: DemoApps): DemoTenantSpec {
   return {
-    name: 'demo-edge',
-    dataDir: join(dataDir, 'cloud'),
-    listen: { tunnel: '127.0.0.1:0', enroll: '127.0.0.1:0' },
-    tenants: [
-      {
-        id: 'demo',
-        name: 'Demo Corp',
-        segments: [
-          { id: 'intranet', name: 'Intranet', domains: ['intranet.demo.internal'], tcpPorts: [{ from: 80, to: 80 }], connectorGroups: ['demo-dc'] },
-          { id: 'echo', name: 'Echo', domains: ['echo.demo.internal'], tcpPorts: [{ from: 7, to: 7 }], connectorGroups: ['demo-dc'] },
-          { id: 'apps', name: 'Apps', domains: ['*.apps.demo.internal'], tcpPorts: [{ from: 8080, to: 8080 }], connectorGroups: ['demo-dc'] },
-        ],
-        connectorGroups: [{ id: 'demo-dc', provisioningKeys: [provisioningKey] }],
-        policy: { matchMode: 'first-match', rules: [{ id: 'staff', name: 'Staff reach demo apps', action: 'allow', groups: ['staff'] }] },
-        enrollmentTokens: [{ token, user: DEMO_USER, groups: ['staff'] }],
-      },
+    id: 'demo',
+    name: 'Demo Corp',
+    user: DEMO_USER,
+    groups: ['staff'],
+    segments: [
+      { id: 'intranet', name: 'Intranet', domains: ['intranet.demo.internal'], tcpPorts: [{ from: 80, to: 80 }] },
+      { id: 'echo', name: 'Echo', domains: ['echo.demo.internal'], tcpPorts: [{ from: 7, to: 7 }] },
+      { id: 'apps', name: 'Apps', domains: ['*.apps.demo.internal'], tcpPorts: [{ from: 8080, to: 8080 }] },
     ],
+    servers: {
+      'intranet.demo.internal:80': `127.0.0.1:${apps.intranet}`,
+      'echo.demo.internal:7': `127.0.0.1:${apps.echo}`,
+      '*.apps.demo.internal:8080': `127.0.0.1:${apps.apps}`,
+    },
+  };
+}
+
+/** `--partner`: a second organisation with its own cloud, connector and wiki. */
+function partnerSpec(apps: DemoApps): DemoTenantSpec {
+  return {
+    id: 'partner',
+    name: 'Partner Inc',
+    user: 'alice@partner.internal',
+    groups: ['contractors'],
+    segments: [{ id: 'wiki', name: 'Partner wiki', domains: ['wiki.partner.internal'], tcpPorts: [{ from: 80, to: 80 }] }],
+    servers: { 'wiki.partner.internal:80': `127.0.0.1:${apps.partnerWiki}` },
   };
 }
 
@@ -70,45 +76,27 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const apps = await startDemoApps();
     stops.push(() => apps.close());
 
-    const provisioningKey = randomBytes(24).toString('base64url');
-    const token = randomBytes(24).toString('base64url');
-    const cloudCfg = CloudConfig.parse(demoCloudConfig(dataDir, provisioningKey, token));
-    await writeFile(join(dataDir, 'cloud.json'), JSON.stringify(cloudCfg, null, 2), { mode: 0o600 });
-    const cloud = await startCloud(cloudCfg, log.child({ proc: 'cloud' }));
-    stops.push(() => cloud.close());
-
-    const connector = new Connector(
-      ConnectorConfig.parse({
-        name: 'demo-connector-1',
-        dataDir: join(dataDir, 'connector-1'),
-        cloud: { tunnel: cloud.tunnel, enroll: cloud.enroll, serverName: 'localhost', caFile: cloud.caFile },
-        provisioningKey,
-        staticServers: {
-          'intranet.demo.internal:80': `127.0.0.1:${apps.intranet}`,
-          'echo.demo.internal:7': `127.0.0.1:${apps.echo}`,
-          '*.apps.demo.internal:8080': `127.0.0.1:${apps.apps}`,
-        },
-      }),
-      log.child({ proc: 'connector' }),
-    );
-    await connector.start();
-    stops.push(() => connector.stop());
-
-    const device = `${hostname()}-demo`;
     const fingerprint = deviceFingerprint();
-    const identity = await enrollWithToken({
-      tenant: 'demo',
-      token,
-      device,
-      fingerprint,
-      enroll: cloud.enroll,
-      serverName: 'localhost',
-      caPem: cloud.caPem,
-    });
     const agent = new Agent(log.child({ proc: 'agent' }));
     stops.push(() => agent.stop());
-    const tenant = agent.addTenant({ id: 'demo', name: 'Demo Corp', edge: cloud.tunnel, serverName: 'localhost', caPem: cloud.caPem, identity });
-    await tenant.tunnel.waitConnected();
+    const specs = [demoSpec(apps), ...(opts.partner ? [partnerSpec(apps)] : [])];
+    const tenants: DemoTenant[] = [];
+    for (const spec of specs) {
+      const t = await startDemoTenant(spec, dataDir, log);
+      stops.push(() => t.stop());
+      tenants.push(t);
+      const identity = await enrollWithToken({
+        tenant: spec.id,
+        token: t.token,
+        device: `${hostname()}-demo`,
+        fingerprint,
+        enroll: t.cloud.enroll,
+        serverName: 'localhost',
+        caPem: t.cloud.caPem,
+      });
+      agent.addTenant({ id: spec.id, name: spec.name, edge: t.cloud.tunnel, serverName: 'localhost', caPem: t.cloud.caPem, identity });
+    }
+    await Promise.all(agent.tenants.map((t) => t.tunnel.waitConnected()));
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
     const service = new AgentService({
@@ -118,6 +106,8 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
       stateDir: agentDir,
       fingerprintHash: fingerprint,
       syntheticIps: (t) => agent.syntheticIps(t),
+      enroll: (req) =>
+        enrollWithToken({ tenant: req.tenant, token: req.token, device: `${hostname()}-demo`, fingerprint, enroll: req.enroll, serverName: req.serverName, caPem: req.caPem }),
     });
     await service.start();
     stops.push(() => service.stop());
@@ -154,11 +144,15 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
         localApi: join(agentDir, 'localapi.sock'),
         socks: `${socksAddr.address}:${socksAddr.port}`,
         httpProxy: `${httpAddr.address}:${httpAddr.port}`,
-        edge: cloud.tunnel,
-        enroll: cloud.enroll,
-        tenant: 'demo',
-        user: DEMO_USER,
-        apps: ['http://intranet.demo.internal/', 'echo.demo.internal:7', 'http://<any>.apps.demo.internal:8080/'],
+        edge: tenants[0]!.cloud.tunnel,
+        enroll: tenants[0]!.cloud.enroll,
+        tenants: tenants.map((t) => ({ id: t.spec.id, edge: t.cloud.tunnel, user: t.spec.user })),
+        apps: [
+          'http://intranet.demo.internal/',
+          'echo.demo.internal:7',
+          'http://<any>.apps.demo.internal:8080/',
+          ...(opts.partner ? ['http://wiki.partner.internal/'] : []),
+        ],
       },
       stop,
     };

@@ -98,6 +98,29 @@ export const LocalApiRequests = {
     request: TenantRef.extend({ enabled: z.boolean() }).strict(),
     response: z.object({ tenant: z.string(), enabled: z.boolean() }),
   },
+  /**
+   * Adds a tenant at runtime: enrolls with the tenant's cloud (MDM token) and opens its
+   * Z-Tunnel. `caPem` is the cloud CA to pin for that tenant, never the system trust store.
+   */
+  addTenant: {
+    request: z
+      .object({
+        tenant: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+        name: z.string().min(1).max(128),
+        edge: z.string().min(3).max(300),
+        enroll: z.string().min(3).max(300),
+        serverName: z.string().min(1).max(253),
+        caPem: z.string().includes('BEGIN CERTIFICATE').max(16_384),
+        token: z.string().min(16).max(1024),
+      })
+      .strict(),
+    response: z.object({ tenant: z.string(), added: z.boolean() }),
+  },
+  /** Closes a tenant's Z-Tunnel and forgets its identity on this device. */
+  removeTenant: {
+    request: TenantRef.strict(),
+    response: z.object({ tenant: z.string(), removed: z.boolean() }),
+  },
   /** Writes a redacted diagnostics bundle; returns where it went. */
   exportDiagnostics: {
     request: NoArgs,
