@@ -6,6 +6,7 @@ import { Connector } from '../edge/connector/connector.js';
 import { loadConnectorConfig } from '../edge/connector/connector-config.js';
 import { startDemo } from './demo.js';
 import { printStatus } from './status.js';
+import { tenantCommand } from './tenant.js';
 
 const USAGE = `usage: zcc <command> [options]
 
@@ -15,6 +16,9 @@ commands:
               --partner (a second tenant with its own cloud, connector and wiki)
   status      show the agent's state (per tenant: connection, auth, apps, synthetic IPs)
               --json  --data-dir DIR (a demo's agent)
+  tenant      add|remove|enable|disable a tenant of the running agent
+              add --tenant ID --name NAME --edge HOST:PORT --enroll HOST:PORT --ca FILE
+                  --token TOKEN (or ZCC_ENROLL_TOKEN) [--server-name NAME] [--data-dir DIR]
   cloud       run the reference cloud (enrollment + service edge)   --config FILE
   connector   run an app connector                                   --config FILE
 `;
@@ -40,7 +44,7 @@ function untilSignal(stop: () => Promise<void>): void {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
     options: {
       config: { type: 'string' },
@@ -48,6 +52,13 @@ async function main(argv: string[]): Promise<void> {
       'http-proxy': { type: 'string' },
       dns: { type: 'string' },
       partner: { type: 'boolean' },
+      tenant: { type: 'string' },
+      name: { type: 'string' },
+      edge: { type: 'string' },
+      enroll: { type: 'string' },
+      'server-name': { type: 'string' },
+      ca: { type: 'string' },
+      token: { type: 'string' },
       'data-dir': { type: 'string' },
       headless: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -64,6 +75,19 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'status':
       await printStatus({ json: values.json, dataDir: values['data-dir'] });
+      return;
+    case 'tenant':
+      await tenantCommand({
+        action: positionals[0],
+        tenant: values.tenant,
+        name: values.name,
+        edge: values.edge,
+        enroll: values.enroll,
+        serverName: values['server-name'],
+        caFile: values.ca,
+        token: values.token,
+        dataDir: values['data-dir'],
+      });
       return;
     case 'cloud': {
       if (!values.config) throw new Error('zcc cloud: --config FILE is required');

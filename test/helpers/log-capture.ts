@@ -38,11 +38,11 @@ export class LogCapture {
   }
 }
 
-/** Polls `probe` until it returns a truthy value; throws with `what` after the deadline. */
-export async function waitUntil<T>(probe: () => T | undefined | false | null, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+/** Polls `probe` (sync or async) until it yields a truthy value; throws with `what` after the deadline. */
+export async function waitUntil<T>(probe: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = probe();
+    const v = await probe();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
