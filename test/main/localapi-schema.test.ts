@@ -33,7 +33,7 @@ describe('localapi-schema', () => {
   });
 
   it('names, paths and argument validation', () => {
-    expect(LOCALAPI_REQUEST_NAMES).toEqual(['status', 'reauth', 'setTenantEnabled', 'exportDiagnostics']);
+    expect(LOCALAPI_REQUEST_NAMES).toEqual(['status', 'reauth', 'setTenantEnabled', 'addTenant', 'removeTenant', 'exportDiagnostics']);
     expect(isLocalApiRequestName('reauth')).toBe(true);
     expect(isLocalApiRequestName('toString')).toBe(false);
     expect(isLocalApiRequestName(42)).toBe(false);
