@@ -29,6 +29,7 @@ export class WakeDetector extends EventEmitter<{ wake: [number]; 'network-change
   private lastWall = 0;
   private lastMono = 0;
   private lastNet = '';
+  private primed = false;
 
   constructor(private readonly opts: WakeDetectorOptions = {}) {
     super();
@@ -38,9 +39,7 @@ export class WakeDetector extends EventEmitter<{ wake: [number]; 'network-change
     const now = this.opts.now ?? Date.now;
     const mono = this.opts.monotonic ?? (() => performance.now());
     const nets = this.opts.interfaces ?? interfaceSignature;
-    this.lastWall = now();
-    this.lastMono = mono();
-    this.lastNet = nets();
+    this.tick(now(), mono(), nets());
     this.timer = setInterval(() => this.tick(now(), mono(), nets()), this.opts.intervalMs ?? 2_000);
     this.timer.unref();
   }
@@ -48,10 +47,16 @@ export class WakeDetector extends EventEmitter<{ wake: [number]; 'network-change
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.primed = false;
   }
 
   /** One observation; public so tests can drive the clocks directly. */
   tick(wall: number, mono: number, net: string): void {
+    if (!this.primed) {
+      // The first observation is the baseline; nothing has changed yet.
+      [this.primed, this.lastWall, this.lastMono, this.lastNet] = [true, wall, mono, net];
+      return;
+    }
     const skew = wall - this.lastWall - (mono - this.lastMono);
     this.lastWall = wall;
     this.lastMono = mono;
