@@ -7,7 +7,7 @@ import { Socks5Server } from '../../src/agent/intercept/socks5.js';
 import { STREAM_WINDOW } from '../../src/protocol/h2-settings.js';
 import { Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
-import { bulkHttpServer, echoServer, sourceServer, type TestServer } from '../helpers/servers.js';
+import { bulkHttpServer, echoServer, sinkServer, sourceServer, type TestServer } from '../helpers/servers.js';
 import { socksConnect } from '../helpers/socks-client.js';
 
 const run = promisify(execFile);
@@ -18,22 +18,25 @@ describe('microtunnels end to end (agent → edge → connector → server)', ()
   let echo: TestServer;
   let bulk: Awaited<ReturnType<typeof bulkHttpServer>>;
   let source: Awaited<ReturnType<typeof sourceServer>>;
+  let sink: TestServer;
   let h: Harness;
   let socks: Socks5Server;
   let proxy: { host: string; port: number };
 
   beforeAll(async () => {
-    [echo, bulk, source] = await Promise.all([echoServer(), bulkHttpServer(), sourceServer()]);
+    [echo, bulk, source, sink] = await Promise.all([echoServer(), bulkHttpServer(), sourceServer(), sinkServer()]);
     h = await new Harness({
       servers: {
         'echo.acme.test:7': `127.0.0.1:${echo.port}`,
         'bulk.acme.test:80': `127.0.0.1:${bulk.port}`,
         'source.acme.test:9': `127.0.0.1:${source.port}`,
+        'sink.acme.test:9': `127.0.0.1:${sink.port}`,
       },
       segments: [
         { id: 'echo', name: 'Echo', domains: ['echo.acme.test'], tcpPorts: [{ from: 7, to: 7 }] },
         { id: 'bulk', name: 'Bulk', domains: ['bulk.acme.test'], tcpPorts: [{ from: 80, to: 80 }] },
         { id: 'source', name: 'Source', domains: ['source.acme.test'], tcpPorts: [{ from: 9, to: 9 }] },
+        { id: 'sink', name: 'Sink', domains: ['sink.acme.test'], tcpPorts: [{ from: 9, to: 9 }] },
       ],
     }).start();
     socks = new Socks5Server({ dialer: h.agent.dial, log: h.logs.log.child({ front: 'socks5' }) });
@@ -44,7 +47,7 @@ describe('microtunnels end to end (agent → edge → connector → server)', ()
   afterAll(async () => {
     await socks?.close();
     await h?.stop();
-    await Promise.all([echo?.close(), bulk?.close(), source?.close()]);
+    await Promise.all([echo?.close(), bulk?.close(), source?.close(), sink?.close()]);
   });
 
   it(`carries ${BULK} bytes each way through one microtunnel with matching SHA-256`, async () => {
@@ -152,5 +155,33 @@ describe('microtunnels end to end (agent → edge → connector → server)', ()
     expect(source.written[stalledIndex]!).toBeLessThan(32 << 20);
     expect(fastBytes).toBeGreaterThanOrEqual(target);
     stalled.destroy();
+  });
+
+  it('bounds what the path buffers upstream when the server stops reading', async () => {
+    const s = await socksConnect(proxy, 'sink.acme.test', 9);
+    const chunk = randomFillSync(Buffer.alloc(64 << 10));
+    let stop = false;
+    const writer = (): void => {
+      while (!stop && s.write(chunk));
+      if (!stop) s.once('drain', writer);
+    };
+    writer();
+    // Wait until the client can push no more: every window and socket buffer on the way is full.
+    let last = -1;
+    await waitUntil(
+      () => {
+        const now = s.bytesWritten;
+        const settled = now === last && now > 0;
+        last = now;
+        return settled;
+      },
+      20_000,
+      'the upload path to fill up',
+    );
+    stop = true;
+    // Kernel buffers at both ends plus one 1 MiB window per hop, nowhere near the 256 MiB+ an
+    // unbounded relay would take.
+    expect(s.bytesWritten).toBeLessThan(48 << 20);
+    s.destroy();
   });
 });

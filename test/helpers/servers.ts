@@ -95,3 +95,13 @@ export async function bulkHttpServer(): Promise<TestServer & { hashes: Map<strin
   const close = closer(server, new Set());
   return { port: await listen(server), close, hashes };
 }
+
+/** Accepts connections and never reads from them: a stalled application server. */
+export async function sinkServer(): Promise<TestServer> {
+  const server = net.createServer({ noDelay: true }, (s) => {
+    s.on('error', () => undefined);
+    s.pause();
+  });
+  const close = closer(server, new Set());
+  return { port: await listen(server), close };
+}
