@@ -12,6 +12,7 @@ import { systemResolvers } from '../agent/dns/system-resolvers.js';
 import { AgentService } from '../agent/service.js';
 import { parseHostPort } from '../protocol/tls.js';
 import { startDemoApps, type DemoApps } from './demo-apps.js';
+import { startUi } from './ui-launch.js';
 import { startDemoTenant, type DemoTenant, type DemoTenantSpec } from './demo-tenant.js';
 
 export interface DemoOptions {
@@ -22,6 +23,9 @@ export interface DemoOptions {
   dns?: string;
   /** Adds the second tenant `partner` with its own cloud, connector and wiki. */
   partner?: boolean;
+  /** Where to serve the UI for a browser when Electron is absent; `headless` turns the UI off. */
+  ui?: string;
+  headless?: boolean;
   log: Logger;
 }
 
@@ -137,8 +141,16 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
       dnsAddr = `${bound.udp.address}:${bound.udp.port}`;
     }
 
+    let uiUrl: string | undefined;
+    if (!opts.headless) {
+      const ui = await startUi({ listen: parseHostPort(opts.ui ?? '127.0.0.1:0', '--ui'), socketPath: join(agentDir, 'localapi.sock'), outDir: join(dataDir, 'ui'), log });
+      stops.push(() => ui.close());
+      uiUrl = ui.url;
+    }
+
     return {
       ready: {
+        ui: uiUrl,
         dns: dnsAddr,
         dataDir,
         localApi: join(agentDir, 'localapi.sock'),

@@ -12,7 +12,7 @@ const USAGE = `usage: zcc <command> [options]
 
 commands:
   demo        run the reference cloud, a connector, demo apps and an enrolled agent locally
-              --socks HOST:PORT  --http-proxy HOST:PORT  --dns HOST:PORT  --data-dir DIR  --headless
+              --socks HOST:PORT  --http-proxy HOST:PORT  --dns HOST:PORT  --ui HOST:PORT  --data-dir DIR  --headless
               --partner (a second tenant with its own cloud, connector and wiki)
   status      show the agent's state (per tenant: connection, auth, apps, synthetic IPs)
               --json  --data-dir DIR (a demo's agent)
@@ -51,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
       socks: { type: 'string' },
       'http-proxy': { type: 'string' },
       dns: { type: 'string' },
+      ui: { type: 'string' },
       partner: { type: 'boolean' },
       tenant: { type: 'string' },
       name: { type: 'string' },
@@ -68,7 +69,7 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'demo': {
       const log = createLogger({ name: 'zcc-demo' });
-      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner });
+      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless });
       console.log(`READY ${JSON.stringify(demo.ready)}`);
       untilSignal(demo.stop);
       return;
