@@ -4,6 +4,7 @@ import { loadCloudConfig } from '../edge/cloud-config.js';
 import { startCloud } from '../edge/cloud.js';
 import { Connector } from '../edge/connector/connector.js';
 import { loadConnectorConfig } from '../edge/connector/connector-config.js';
+import { configCommand } from './config-check.js';
 import { startDemo } from './demo.js';
 import { printStatus } from './status.js';
 import { tenantCommand } from './tenant.js';
@@ -19,6 +20,8 @@ commands:
   tenant      add|remove|enable|disable a tenant of the running agent
               add --tenant ID --name NAME --edge HOST:PORT --enroll HOST:PORT --ca FILE
                   --token TOKEN (or ZCC_ENROLL_TOKEN) [--server-name NAME] [--data-dir DIR]
+  config      check FILE: validate an agent configuration file (JSON, plist, .reg, registry JSON dump)
+              --format json|plist|reg|reg-json (default: from the name and content)
   cloud       run the reference cloud (enrollment + service edge)   --config FILE
   connector   run an app connector                                   --config FILE
 `;
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' },
       headless: { type: 'boolean' },
       json: { type: 'boolean' },
+      format: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -89,6 +93,9 @@ async function main(argv: string[]): Promise<void> {
         token: values.token,
         dataDir: values['data-dir'],
       });
+      return;
+    case 'config':
+      await configCommand(positionals[0], positionals.slice(1), values.format);
       return;
     case 'cloud': {
       if (!values.config) throw new Error('zcc cloud: --config FILE is required');
