@@ -23,6 +23,25 @@ export const EnrollmentToken = z.strictObject({
   groups: z.array(z.string()).default([]),
 });
 
+/** A user of the demo IdP; the password is scrypt-hashed when the cloud loads it. */
+export const DemoIdpUser = z.strictObject({
+  user: z.string().min(1).max(256),
+  password: z.string().min(8).max(1024),
+  groups: z.array(z.string().min(1).max(256)).default([]),
+});
+
+/**
+ * Where a tenant's users log in (SAML 2.0). Either the cloud's own demo IdP with the users
+ * listed here, or an external IdP given by its metadata XML (inline or as a file). The cloud's
+ * SP is configured from metadata in both cases.
+ */
+export const TenantIdp = z.union([
+  z.strictObject({ demoUsers: z.array(DemoIdpUser).min(1), groupsAttribute: z.string().min(1).default('groups') }),
+  z.strictObject({ metadataXml: z.string().min(1), groupsAttribute: z.string().min(1).default('groups') }),
+  z.strictObject({ metadataFile: z.string().min(1), groupsAttribute: z.string().min(1).default('groups') }),
+]);
+export type TenantIdp = z.infer<typeof TenantIdp>;
+
 export const TenantConfig = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'tenant id: lower-case letters, digits and dashes'),
   name: z.string().min(1),
@@ -34,6 +53,8 @@ export const TenantConfig = z.strictObject({
   /** Authentication lifetime (seed 003: 7 days by default); expiry blocks new microtunnels only. */
   authTimeoutSeconds: z.number().int().min(1).default(7 * 24 * 3600),
   clientCertDays: z.number().int().min(1).default(365),
+  /** Interactive login (SAML); without it the tenant enrolls by enrollment token only. */
+  idp: TenantIdp.optional(),
 });
 export type TenantConfig = z.infer<typeof TenantConfig>;
 
@@ -44,7 +65,14 @@ export const CloudConfig = z.strictObject({
   listen: z.strictObject({
     tunnel: z.string().default('127.0.0.1:0'),
     enroll: z.string().default('127.0.0.1:0'),
+    /** The demo IdP (HTTPS); started only if a tenant has `idp.demoUsers`. */
+    idp: z.string().default('127.0.0.1:0'),
   }),
+  /**
+   * Base URLs users' browsers reach the enrollment service and the demo IdP at, when not the
+   * listen address (a DNS name, a proxy). SAML entity ids and the ACS URL derive from them.
+   */
+  publicUrls: z.strictObject({ enroll: z.url().optional(), idp: z.url().optional() }).default({}),
   /** Names and addresses the edge's server certificate is issued for. */
   serverNames: z.array(z.string()).default(['localhost', '127.0.0.1']),
   tenants: z.array(TenantConfig).min(1),

@@ -12,6 +12,9 @@ import type { CloudConfig, TenantConfig } from './cloud-config.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { AuthStore } from './enroll/auth-store.js';
 import { EnrollServer } from './enroll/enroll-server.js';
+import { LoginService } from './enroll/login-server.js';
+import { startSamlLogins } from './enroll/login-setup.js';
+import type { DemoIdpServer } from './idp/idp-server.js';
 
 export interface RunningCloud {
   tunnel: string;
@@ -22,6 +25,10 @@ export interface RunningCloud {
   edge: EdgeServer;
   dispatcher: Dispatcher;
   auth: AuthStore;
+  /** Interactive login: SAML SPs, codes and tickets. */
+  login: LoginService;
+  /** The demo IdP, if a tenant uses it. */
+  idp?: DemoIdpServer;
   tenants: Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>;
   /** Revokes one of a tenant's certificates (any hex spelling of the serial): refused from its next Z-Tunnel on. */
   revoke(tenant: string, serial: string): Promise<void>;
@@ -73,11 +80,19 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
     auth: (t, d) => auth.get(t, d),
     keepaliveMs: opts.keepaliveMs,
   });
-  const enroll = new EnrollServer({ log: log.child({ component: 'enroll' }), identity, tenants, auth });
+  const login = new LoginService({ log: log.child({ component: 'login' }), tenants, auth });
+  const enroll = new EnrollServer({ log: log.child({ component: 'enroll' }), identity, tenants, auth, login });
   const tl = parseHostPort(cfg.listen.tunnel, 'listen.tunnel');
   const el = parseHostPort(cfg.listen.enroll, 'listen.enroll');
   const ta = await edge.listen(tl.host, tl.port);
   const ea = await enroll.listen(el.host, el.port);
+  let idp: DemoIdpServer | undefined;
+  try {
+    idp = await startSamlLogins(cfg, { login, identity, log, enrollPort: ea.port });
+  } catch (err) {
+    await Promise.all([edge.close(), enroll.close()]);
+    throw err;
+  }
   log.info({ tunnel: `${tl.host}:${ta.port}`, enroll: `${el.host}:${ea.port}`, tenants: [...tenants.keys()] }, 'cloud up');
   return {
     tunnel: `${tl.host}:${ta.port}`,
@@ -87,6 +102,8 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
     edge,
     dispatcher,
     auth,
+    login,
+    idp,
     tenants,
     async revoke(tenant, serial) {
       const list = revocationLists.get(tenant);
@@ -95,7 +112,7 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
       log.info({ tenant, serial }, 'certificate revoked');
     },
     async close() {
-      await Promise.all([edge.close(), enroll.close()]);
+      await Promise.all([edge.close(), enroll.close(), idp?.close()]);
     },
   };
 }

@@ -10,13 +10,17 @@ export const ConnectorEnrollRequest = z.strictObject({
 });
 
 /** Enrollment of an agent, authorised by an MDM token or a login ticket from the SAML flow. */
-export const AgentEnrollRequest = z.strictObject({
-  tenant: z.string().min(1).max(64),
-  token: z.string().min(16).max(1024),
-  device: z.string().min(1).max(128),
-  fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
-  csr: z.string().min(1).max(16_384),
-});
+export const AgentEnrollRequest = z
+  .strictObject({
+    tenant: z.string().min(1).max(64),
+    token: z.string().min(16).max(1024).optional(),
+    /** A login ticket from `POST /v1/login/token`: the user and groups come from the IdP's assertion. */
+    ticket: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+    device: z.string().min(1).max(128),
+    fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+    csr: z.string().min(1).max(16_384),
+  })
+  .refine((b) => (b.token === undefined) !== (b.ticket === undefined), { message: 'exactly one of token and ticket is required', path: ['token'] });
 
 export const EnrollResponse = z.object({
   tenant: z.string(),
@@ -73,3 +77,46 @@ export function postEnroll(address: string, path: string, body: unknown, pinnedC
     req.end(payload);
   });
 }
+
+/** Paths of the interactive login (SAML at the cloud, RFC 8252 loopback redirect to the agent). */
+export const LOGIN_PATHS = {
+  prefix: '/v1/login/',
+  start: '/v1/login/start',
+  acs: '/v1/login/acs/',
+  metadata: '/v1/login/metadata/',
+  token: '/v1/login/token',
+  refresh: '/v1/login/refresh',
+} as const;
+
+/** The one-time secrets of the login flow (codes, tickets): 256 random bits, base64url. */
+export const LoginSecret = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+
+/** Exchange of the code from the loopback redirect for a login ticket (RFC 7636 PKCE proves it is the same agent). */
+export const LoginTokenRequest = z.strictObject({
+  code: LoginSecret,
+  codeVerifier: z.string().regex(/^[A-Za-z0-9._~-]{43,128}$/),
+  /** The redirect URI the login was started with; must match exactly. */
+  redirect: z.string().min(1).max(256),
+});
+
+export const LoginTicketResponse = z.object({
+  /** Opaque, one-time, short-lived: enrolls (`POST /v1/enroll/agent`) or re-authenticates (`POST /v1/login/refresh`). */
+  ticket: LoginSecret,
+  tenant: z.string(),
+  user: z.string(),
+  expiresAt: z.string().datetime(),
+});
+export type LoginTicketResponse = z.infer<typeof LoginTicketResponse>;
+
+/** Re-authentication of an enrolled device: mutual TLS with its certificate plus a fresh ticket. */
+export const LoginRefreshRequest = z.strictObject({
+  ticket: LoginSecret,
+  fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export const LoginRefreshResponse = z.object({
+  tenant: z.string(),
+  user: z.string(),
+  authExpiresAt: z.string().datetime(),
+});
+export type LoginRefreshResponse = z.infer<typeof LoginRefreshResponse>;

@@ -10,6 +10,7 @@ import type { AppSegment } from '../../protocol/segments.js';
 import { ZTunnelSession } from '../../protocol/session.js';
 import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
 import { CAPABILITIES } from '../../protocol/version.js';
+import { needsReauth, watchAuthExpiry } from '../identity/login-expiry.js';
 import { DialError, type DialFailure } from '../intercept/dialer.js';
 import { WakeDetector } from './wake-detector.js';
 
@@ -21,6 +22,8 @@ export interface TunnelStatus {
   error?: string;
   connectedSince?: Date;
   session?: ControlMessageOf<'session-info'>;
+  /** Auth expired: new microtunnels are refused until the user logs in again (from session.authExpiresAt and the clock). */
+  needsReauth?: boolean;
 }
 
 export interface TunnelClientOptions {
@@ -71,12 +74,13 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     this.state = { state: 'disconnected', edge: opts.edge };
     this.backoff = opts.backoff ?? new Backoff();
     this.wake = opts.wake ?? new WakeDetector();
+    watchAuthExpiry(this, opts.log);
     this.wake.on('wake', (ms) => this.nudge(`machine woke (clock jumped ${Math.round(ms / 1000)} s)`));
     this.wake.on('network-change', () => this.nudge('network changed'));
   }
 
   get status(): TunnelStatus {
-    return this.state;
+    return { ...this.state, needsReauth: needsReauth(this.state.session?.authExpiresAt, Date.now(), this.state.error) };
   }
 
   /** Bytes on the wire of this tenant's Z-Tunnels (TLS included), across reconnections. */
@@ -121,6 +125,11 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
       };
       this.on('status', onStatus);
     });
+  }
+
+  /** Takes the new auth expiry of a re-authentication (login API); the edge's next session-info says the same. */
+  applyReauth(authExpiresAt: string): void {
+    if (this.state.session) this.setState({ ...this.state, session: { ...this.state.session, authExpiresAt } });
   }
 
   /** Opens a microtunnel; the stream may be written at once, data flows when established. */
@@ -229,7 +238,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
 
   private setState(s: TunnelStatus): void {
     this.state = s;
-    this.emit('status', s);
+    this.emit('status', this.status);
   }
 }
 

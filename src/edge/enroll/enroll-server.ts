@@ -3,19 +3,23 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
-import { AgentEnrollRequest, ConnectorEnrollRequest, ENROLL_PATHS } from '../../protocol/enroll-api.js';
+import { AgentEnrollRequest, ConnectorEnrollRequest, ENROLL_PATHS, LOGIN_PATHS } from '../../protocol/enroll-api.js';
 import { identityToUri, type Identity } from '../../protocol/pki.js';
 import type { TlsIdentity } from '../../protocol/tls.js';
 import type { TenantConfig } from '../cloud-config.js';
 import { issueFromCsr, type TenantPki } from '../ca/tenant-pki.js';
+import type { TenantTrust } from '../broker/peer-verify.js';
 import type { AuthStore } from './auth-store.js';
+import type { LoginService } from './login-server.js';
 import { ApiError, readJson, sendJson } from './json-api.js';
 
 export interface EnrollDeps {
   log: Logger;
   identity: TlsIdentity;
-  tenants: Map<string, { config: TenantConfig; pki: TenantPki }>;
+  tenants: Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>;
   auth: AuthStore;
+  /** Interactive login (SAML, loopback redirect); its tickets also authorise enrollment. */
+  login?: LoginService;
 }
 
 /**
@@ -27,11 +31,24 @@ export class EnrollServer {
   private readonly server: https.Server;
 
   constructor(private readonly deps: EnrollDeps) {
-    this.server = https.createServer({ key: deps.identity.keyPem, cert: deps.identity.certPem, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }, (req, res) => {
+    const tlsOptions = {
+      key: deps.identity.keyPem,
+      cert: deps.identity.certPem,
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      // A client certificate is asked for but not required: enrollment proper is authorised by a
+      // token, provisioning key or login ticket; /v1/login/refresh takes the certificate and
+      // checks the TLS verdict (chain, validity), tenant CA and revocation itself.
+      requestCert: true,
+      rejectUnauthorized: false,
+      ca: [...deps.tenants.values()].map((t) => t.trust.rootPem),
+    } as const;
+    this.server = https.createServer(tlsOptions, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         const status = err instanceof ApiError ? err.status : 500;
         if (status === 500) deps.log.error({ err: (err as Error).message }, 'enrollment failed');
-        else deps.log.warn({ path: req.url, status }, `enrollment refused: ${(err as Error).message}`);
+        // The path without its query: login URLs carry the agent's state and PKCE challenge.
+        else deps.log.warn({ path: req.url?.split('?')[0], status }, `enrollment refused: ${(err as Error).message}`);
         if (!res.headersSent) sendJson(res, status, { error: status === 500 ? 'internal error' : (err as Error).message });
       });
     });
@@ -50,6 +67,8 @@ export class EnrollServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The login endpoints are partly browser-facing (GET start, form-POST ACS): routed first.
+    if (this.deps.login && req.url?.startsWith(LOGIN_PATHS.prefix)) return this.deps.login.handle(req, res);
     if (req.method !== 'POST') throw new ApiError(405, 'only POST is served');
     if (req.url === ENROLL_PATHS.connector) return this.enrollConnector(req, res);
     if (req.url === ENROLL_PATHS.agent) return this.enrollAgent(req, res);
@@ -73,12 +92,12 @@ export class EnrollServer {
     const body = await readJson(req, AgentEnrollRequest);
     const tenant = this.deps.tenants.get(body.tenant);
     if (!tenant) throw new ApiError(404, `unknown tenant ${JSON.stringify(body.tenant)}`);
-    const grant = tenant.config.enrollmentTokens.find((t) => secretEquals(t.token, body.token));
-    if (!grant) throw new ApiError(403, 'enrollment token not valid for this tenant');
+    const grant = body.ticket !== undefined ? this.deps.login?.takeTicket(body.ticket, body.tenant) : tenant.config.enrollmentTokens.find((t) => secretEquals(t.token, body.token ?? ''));
+    if (!grant) throw new ApiError(403, body.ticket !== undefined ? 'login ticket unknown, used, expired or for another tenant' : 'enrollment token not valid for this tenant');
     const identity: Identity = { kind: 'client', tenant: body.tenant, user: grant.user, device: body.device, fingerprint: body.fingerprint };
     const cert = await issueFromCsr(tenant.pki.client, body.csr, { identity, validityDays: tenant.config.clientCertDays });
     this.deps.auth.set(body.tenant, body.device, { user: grant.user, groups: grant.groups, expiresAt: Date.now() + tenant.config.authTimeoutSeconds * 1000 });
-    this.deps.log.info({ tenant: body.tenant, user: grant.user, device: body.device, serial: cert.serialNumber }, 'agent enrolled');
+    this.deps.log.info({ tenant: body.tenant, user: grant.user, device: body.device, serial: cert.serialNumber, via: body.ticket !== undefined ? 'login' : 'token' }, 'agent enrolled');
     sendJson(res, 200, { tenant: body.tenant, certChainPem: cert.chainPem, identityUri: identityToUri(identity) });
   }
 }
