@@ -12,6 +12,7 @@ import { systemResolvers } from '../agent/dns/system-resolvers.js';
 import { AgentService } from '../agent/service.js';
 import { parseHostPort } from '../protocol/tls.js';
 import { startDemoApps, type DemoApps } from './demo-apps.js';
+import { markDrSegments, startDemoDr } from './demo-dr.js';
 import { startUi } from './ui-launch.js';
 import { startDemoTenant, type DemoTenant, type DemoTenantSpec } from './demo-tenant.js';
 
@@ -23,6 +24,8 @@ export interface DemoOptions {
   dns?: string;
   /** Adds the second tenant `partner` with its own cloud, connector and wiki. */
   partner?: boolean;
+  /** Disaster recovery: DR domain on a local DNS server, a private service edge, DR apps. */
+  dr?: boolean;
   /** Where to serve the UI for a browser when Electron is absent; `headless` turns the UI off. */
   ui?: string;
   headless?: boolean;
@@ -84,6 +87,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const agent = new Agent(log.child({ proc: 'agent' }));
     stops.push(() => agent.stop());
     const specs = [demoSpec(apps), ...(opts.partner ? [partnerSpec(apps)] : [])];
+    if (opts.dr) markDrSegments(specs[0]!);
     const tenants: DemoTenant[] = [];
     for (const spec of specs) {
       const t = await startDemoTenant(spec, dataDir, log);
@@ -101,6 +105,9 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
       agent.addTenant({ id: spec.id, name: spec.name, edge: t.cloud.tunnel, serverName: 'localhost', caPem: t.cloud.caPem, identity });
     }
     await Promise.all(agent.tenants.map((t) => t.tunnel.waitConnected()));
+    // After enrollment, so the DR bundle carries this device's assertion.
+    const dr = opts.dr ? await startDemoDr({ agent, tenant: tenants[0]!, dataDir, log }) : undefined;
+    if (dr) stops.push(() => dr.stop());
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
     const service = new AgentService({
@@ -150,6 +157,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
 
     return {
       ready: {
+        ...(dr ? { dr: dr.ready } : {}),
         ui: uiUrl,
         dns: dnsAddr,
         dataDir,

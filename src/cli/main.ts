@@ -5,6 +5,9 @@ import { startCloud } from '../edge/cloud.js';
 import { Connector } from '../edge/connector/connector.js';
 import { loadConnectorConfig } from '../edge/connector/connector-config.js';
 import { configCommand } from './config-check.js';
+import { drCommand } from './dr.js';
+import { exportDrCommand, pseCommand } from './pse.js';
+import { printDrDemoHelp } from './demo-dr.js';
 import { startDemo } from './demo.js';
 import { printStatus } from './status.js';
 import { tenantCommand } from './tenant.js';
@@ -15,6 +18,7 @@ commands:
   demo        run the reference cloud, a connector, demo apps and an enrolled agent locally
               --socks HOST:PORT  --http-proxy HOST:PORT  --dns HOST:PORT  --ui HOST:PORT  --data-dir DIR  --headless
               --partner (a second tenant with its own cloud, connector and wiki)
+              --dr (disaster recovery: DR domain on a local dnsmasq, a private service edge)
   status      show the agent's state (per tenant: connection, auth, apps, synthetic IPs)
               --json  --data-dir DIR (a demo's agent)
   tenant      add|remove|enable|disable a tenant of the running agent
@@ -24,6 +28,10 @@ commands:
               --format json|plist|reg|reg-json (default: from the name and content)
   cloud       run the reference cloud (enrollment + service edge)   --config FILE
   connector   run an app connector                                   --config FILE
+  pse         run a private service edge (disaster recovery)          --config FILE
+  cloud export-dr --config FILE --out DIR [--pse-name NAME] [--pse-server-name NAME]...
+              write the DR bundle and the PSE key from the cloud's config and CAs
+  dr          keygen|record|verify: the DR tool (run "zcc dr" for its options)
 `;
 
 /** Runs until SIGINT/SIGTERM, then stops cleanly; a second signal exits at once. */
@@ -47,6 +55,9 @@ function untilSignal(stop: () => Promise<void>): void {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  // Subcommands with options of their own.
+  if (command === 'dr') return drCommand(rest);
+  if (command === 'cloud' && rest[0] === 'export-dr') return exportDrCommand(rest.slice(1));
   const { values, positionals } = parseArgs({
     args: rest,
     options: {
@@ -56,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
       dns: { type: 'string' },
       ui: { type: 'string' },
       partner: { type: 'boolean' },
+      dr: { type: 'boolean' },
       tenant: { type: 'string' },
       name: { type: 'string' },
       edge: { type: 'string' },
@@ -73,8 +85,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'demo': {
       const log = createLogger({ name: 'zcc-demo' });
-      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless });
+      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless, dr: values.dr });
       console.log(`READY ${JSON.stringify(demo.ready)}`);
+      printDrDemoHelp(demo.ready);
       untilSignal(demo.stop);
       return;
     }
@@ -112,6 +125,12 @@ async function main(argv: string[]): Promise<void> {
       await connector.start();
       console.log(`READY ${JSON.stringify({ connected: connector.connected })}`);
       untilSignal(() => connector.stop());
+      return;
+    }
+    case 'pse': {
+      const pse = await pseCommand(values.config);
+      console.log(`READY ${JSON.stringify({ tunnel: pse.tunnel, mode: pse.mode.mode })}`);
+      untilSignal(() => pse.close());
       return;
     }
     default:

@@ -78,6 +78,18 @@ export const CloudConfig = z.strictObject({
   tenants: z.array(TenantConfig).min(1),
   /** How long a probe result stays valid in the dispatcher's cache. */
   probeCacheSeconds: z.number().min(0).default(30),
+  /** Disaster recovery: the DR bundle private service edges serve (docs/disaster-recovery.md). */
+  dr: z
+    .strictObject({
+      /** Where to write `dr-bundle.json` and `pse.key.pem` while the cloud runs; unset: no export. */
+      exportDir: z.string().optional(),
+      /** Seed 003: the DR subset is cached every 15 minutes. */
+      exportIntervalSeconds: z.number().int().min(1).default(900),
+      /** The PSEs' server certificate: edge name and the names/addresses they are dialled by. */
+      pseName: z.string().min(1).default('pse'),
+      pseServerNames: z.array(z.string().min(1)).min(1).default(['localhost', '127.0.0.1']),
+    })
+    .optional(),
 });
 export type CloudConfig = z.infer<typeof CloudConfig>;
 export type CloudConfigInput = z.input<typeof CloudConfig>;

@@ -12,6 +12,8 @@ import type { CloudConfig, TenantConfig } from './cloud-config.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { AuthStore } from './enroll/auth-store.js';
 import { EnrollServer } from './enroll/enroll-server.js';
+import { SnapshotAuthStore } from './pse/auth-snapshot.js';
+import { exportDrBundle, exportDrPeriodically, type DrExport, type PseCertRequest } from './pse/dr-export.js';
 import { LoginService } from './enroll/login-server.js';
 import { startSamlLogins } from './enroll/login-setup.js';
 import type { DemoIdpServer } from './idp/idp-server.js';
@@ -32,6 +34,8 @@ export interface RunningCloud {
   tenants: Map<string, { config: TenantConfig; pki: TenantPki; trust: TenantTrust }>;
   /** Revokes one of a tenant's certificates (any hex spelling of the serial): refused from its next Z-Tunnel on. */
   revoke(tenant: string, serial: string): Promise<void>;
+  /** The DR bundle for private service edges: DR subset, CA certificates, last assertions, a PSE certificate. */
+  exportDr(pse?: PseCertRequest): Promise<DrExport>;
   close(): Promise<void>;
 }
 
@@ -69,7 +73,8 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
     tenants.set(config.id, { config, pki, trust });
   }
 
-  const auth = new AuthStore();
+  // Lists its records for the DR export (the PSEs cannot ask the IdP during DR).
+  const auth = new SnapshotAuthStore();
   const dispatcher = new Dispatcher(log.child({ component: 'dispatcher' }), cfg.probeCacheSeconds * 1000);
   const edge = new EdgeServer({
     name: cfg.name,
@@ -94,6 +99,9 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
     throw err;
   }
   log.info({ tunnel: `${tl.host}:${ta.port}`, enroll: `${el.host}:${ea.port}`, tenants: [...tenants.keys()] }, 'cloud up');
+  const exportDr = (pse?: PseCertRequest): Promise<DrExport> =>
+    exportDrBundle({ infra, tenants, assertions: (t) => auth.assertions(t) }, pse ?? { name: cfg.dr?.pseName ?? 'pse', serverNames: cfg.dr?.pseServerNames });
+  const stopDrExport = cfg.dr?.exportDir ? exportDrPeriodically(exportDr, cfg.dr.exportDir, cfg.dr.exportIntervalSeconds * 1000, log.child({ component: 'dr-export' })) : undefined;
   return {
     tunnel: `${tl.host}:${ta.port}`,
     enroll: `${el.host}:${ea.port}`,
@@ -111,7 +119,9 @@ export async function startCloud(cfg: CloudConfig, log: Logger, opts: { keepaliv
       await list.revoke(serial);
       log.info({ tenant, serial }, 'certificate revoked');
     },
+    exportDr,
     async close() {
+      stopDrExport?.();
       await Promise.all([edge.close(), enroll.close(), idp?.close()]);
     },
   };

@@ -36,7 +36,20 @@ export interface TunnelClientOptions {
   keepaliveMs?: number;
   backoff?: Backoff;
   wake?: WakeDetector;
+  /**
+   * Disaster recovery: where to connect instead of `edge` (the private service edges the DR
+   * domain resolves to). Asked at every connect and taken round robin; undefined means `edge`,
+   * an empty list means DR is on but no edge is known yet (retried with backoff).
+   */
+  edgeOverride?: EdgeOverride;
 }
+
+/** One edge to dial; `serverName` (default: the tenant's) is what its certificate must name. */
+export interface EdgeTarget {
+  edge: string;
+  serverName?: string;
+}
+export type EdgeOverride = () => readonly EdgeTarget[] | undefined;
 
 const REASON_TO_DIAL: Record<ResetReason, DialFailure> = {
   'not-an-app': 'not-an-app',
@@ -68,9 +81,13 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly backoff: Backoff;
   private readonly wake: WakeDetector;
+  /** The edge being dialled or connected now: `opts.edge` unless an override says otherwise. */
+  private edgeNow: string;
+  private overrideTurn = 0;
 
   constructor(private readonly opts: TunnelClientOptions) {
     super();
+    this.edgeNow = opts.edge;
     this.state = { state: 'disconnected', edge: opts.edge };
     this.backoff = opts.backoff ?? new Backoff();
     this.wake = opts.wake ?? new WakeDetector();
@@ -132,6 +149,16 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     if (this.state.session) this.setState({ ...this.state, session: { ...this.state.session, authExpiresAt } });
   }
 
+  /** Replaces the edge override (see `TunnelClientOptions.edgeOverride`) for the next connect. */
+  setEdgeOverride(override: EdgeOverride | undefined): void {
+    this.opts.edgeOverride = override;
+  }
+
+  /** Drops the Z-Tunnel and connects at once: the DR mode, and with it the edge, changed. */
+  reconnect(why: string): void {
+    this.nudge(why);
+  }
+
   /** Opens a microtunnel; the stream may be written at once, data flows when established. */
   open(target: MicrotunnelTarget): { stream: ClientHttp2Stream; established: Promise<void>; tag: number } {
     const session = this.session;
@@ -176,9 +203,17 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
   private connect(): void {
     if (this.stopped) return;
     this.retryTimer = null;
-    this.setState({ state: 'connecting', edge: this.opts.edge, error: this.state.error });
-    const { host, port } = parseHostPort(this.opts.edge, 'edge address');
-    const socket = tls.connect({ host, port, ...tunnelClientOptions(this.opts.identity, this.opts.caPem, this.opts.serverName) });
+    const override = this.opts.edgeOverride?.();
+    const target = override ? override[this.overrideTurn++ % Math.max(1, override.length)] : { edge: this.opts.edge };
+    if (!target) {
+      this.retry('disaster recovery is on but no private service edge address is known');
+      return;
+    }
+    this.edgeNow = target.edge;
+    const serverName = target.serverName ?? this.opts.serverName;
+    this.setState({ state: 'connecting', edge: this.edgeNow, error: this.state.error });
+    const { host, port } = parseHostPort(this.edgeNow, 'edge address');
+    const socket = tls.connect({ host, port, ...tunnelClientOptions(this.opts.identity, this.opts.caPem, serverName) });
     socket.setNoDelay(true);
     const failed = (err: Error): void => this.retry(tlsFailure(err));
     socket.once('error', failed);
@@ -188,7 +223,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
       const session = ZTunnelSession.client(socket, {
         log: this.opts.log,
         hello: makeHello('agent', CAPABILITIES, 'zcc-agent'),
-        where: `edge ${this.opts.edge}`,
+        where: `edge ${this.edgeNow}`,
         keepaliveMs: this.opts.keepaliveMs,
       });
       this.session = session;
@@ -196,8 +231,8 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
       const markConnected = (): void => {
         if (this.session !== session || this.state.state === 'connected') return;
         this.backoff.reset();
-        this.setState({ state: 'connected', edge: this.opts.edge, connectedSince: new Date(), session: this.state.session });
-        this.opts.log.info({ edge: this.opts.edge, segments: this.segmentList.length }, 'Z-Tunnel up');
+        this.setState({ state: 'connected', edge: this.edgeNow, connectedSince: new Date(), session: this.state.session });
+        this.opts.log.info({ edge: this.edgeNow, segments: this.segmentList.length }, 'Z-Tunnel up');
       };
       session.on('message', (m) => {
         if (m.type === 'segments') {
@@ -226,7 +261,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     if (this.stopped || this.retryTimer) return;
     const wait = this.backoff.next();
     this.opts.log.warn({ err: error, retryInMs: wait }, 'Z-Tunnel down');
-    this.setState({ state: 'error', edge: this.opts.edge, error });
+    this.setState({ state: 'error', edge: this.edgeNow, error });
     this.retryTimer = setTimeout(() => this.connect(), wait);
     this.retryTimer.unref();
   }

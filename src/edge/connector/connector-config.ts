@@ -19,6 +19,11 @@ export const ConnectorConfig = z.strictObject({
   staticServers: z.record(z.string(), z.string()).default({}),
   connectTimeoutMs: z.number().int().min(100).default(10_000),
   healthIntervalMs: z.number().int().min(100).default(10_000),
+  /**
+   * Disaster recovery: this connector is DR-designated and also keeps a Z-Tunnel to each of these
+   * private service edges ("host:port"), with the same certificate and CA pin as to the cloud.
+   */
+  dr: z.strictObject({ pseAddresses: z.array(z.string()).min(1), serverName: z.string().optional() }).optional(),
 });
 export type ConnectorConfig = z.infer<typeof ConnectorConfig>;
 export type ConnectorConfigInput = z.input<typeof ConnectorConfig>;

@@ -33,6 +33,8 @@ export class Connector {
   private readonly upstreams = new Set<net.Socket>();
   /** Settles start(): the first Z-Tunnel up, or a certificate the edge can never accept. */
   private firstUp: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Links to private service edges (DR-designated connector): a Connector each, on our identity. */
+  private readonly pseLinks: Connector[] = [];
 
   constructor(
     private readonly cfg: ConnectorConfig,
@@ -44,6 +46,7 @@ export class Connector {
   /** Enrolls if needed and connects; resolves once the first Z-Tunnel is up. */
   async start(): Promise<void> {
     const identity = await this.ensureEnrolled();
+    this.startPseLinks();
     await new Promise<void>((resolve, reject) => {
       this.firstUp = { resolve, reject };
       this.connect(identity);
@@ -55,6 +58,26 @@ export class Connector {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.session?.destroy();
     for (const s of this.upstreams) s.destroy();
+    await Promise.all(this.pseLinks.map((l) => l.stop()));
+  }
+
+  /** Whether the Z-Tunnel to each private service edge of `dr.pseAddresses` is up, in order. */
+  get pseConnected(): boolean[] {
+    return this.pseLinks.map((l) => l.connected);
+  }
+
+  /**
+   * DR: one more Z-Tunnel per PSE, started before the cloud's is awaited, since during DR the
+   * cloud may never answer. Each is a Connector on the enrolled identity with the PSE as its
+   * edge, so serving and probing are the same code; each retries on its own.
+   */
+  private startPseLinks(): void {
+    for (const address of this.cfg.dr?.pseAddresses ?? []) {
+      const cloud = { ...this.cfg.cloud, tunnel: address, serverName: this.cfg.dr?.serverName ?? this.cfg.cloud.serverName };
+      const link = new Connector({ ...this.cfg, cloud, dr: undefined }, this.log.child({ pse: address }));
+      this.pseLinks.push(link);
+      link.start().catch((err: unknown) => this.log.error({ pse: address, err: (err as Error).message }, 'Z-Tunnel to private service edge failed'));
+    }
   }
 
   get connected(): boolean {
