@@ -8,9 +8,10 @@
 // To add a benchmark: create bench/<name>.bench.ts exporting a `Benchmark` (see lib.ts) and
 // append it to REGISTRY below. Each row must carry a baseline measured in the same run.
 import { ratioOf, toJsonRecord, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { interceptBenchmark } from './intercept.bench.js';
 import { muxBenchmark } from './mux.bench.js';
 
-export const REGISTRY: readonly Benchmark[] = [muxBenchmark];
+export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark];
 
 interface Cli {
   json: boolean;

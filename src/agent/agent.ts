@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
+import type { L4Protocol } from '../protocol/segments.js';
 import type { TlsIdentity } from '../protocol/tls.js';
 import { DialError, type Dialer, type DialTarget } from './intercept/dialer.js';
 import { SyntheticPool } from './ipam/synthetic-pool.js';
@@ -115,12 +116,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
 
   /** Opens a microtunnel to an app on the tenant that owns its name. */
   readonly dial: Dialer = async (target: DialTarget, signal?: AbortSignal): Promise<Duplex> => {
-    // A client that resolved the name through our DNS connects to its synthetic IP.
-    const mapped = this.pool.lookupIp(target.host);
-    const host = mapped?.fqdn ?? target.host.toLowerCase().replace(/\.$/, '');
-    const route = routeName(this.tenants.filter((t) => t.enabled), host);
-    if (!route || (mapped && mapped.tenant !== route.tenant.id)) throw new DialError('not-an-app', `${target.host} is not an application of any tenant`);
-    const { stream, established } = route.tenant.tunnel.open({ proto: 'tcp', host, port: target.port });
+    const { stream, established } = this.open({ ...target, proto: 'tcp' });
     const onAbort = (): void => {
       stream.destroy();
     };
@@ -132,4 +128,20 @@ export class Agent extends EventEmitter<{ change: [] }> {
       signal?.removeEventListener('abort', onAbort);
     }
   };
+
+  /**
+   * Opens a microtunnel without waiting for the far end: what is written to `stream` at once
+   * travels as early data (the HTTP/2 stream takes it before the open is answered), and
+   * `established` settles with the answer (DialError when refused). For front ends that hold
+   * early data themselves, such as the kernel intercept, and for UDP (`proto: 'udp'`).
+   */
+  open(target: DialTarget & { proto: L4Protocol }): { stream: Duplex; established: Promise<void>; tenant: string; host: string } {
+    // A client that resolved the name through our DNS connects to its synthetic IP.
+    const mapped = this.pool.lookupIp(target.host);
+    const host = mapped?.fqdn ?? target.host.toLowerCase().replace(/\.$/, '');
+    const route = routeName(this.tenants.filter((t) => t.enabled), host);
+    if (!route || (mapped && mapped.tenant !== route.tenant.id)) throw new DialError('not-an-app', `${target.host} is not an application of any tenant`);
+    const { stream, established } = route.tenant.tunnel.open({ proto: target.proto, host, port: target.port });
+    return { stream, established, tenant: route.tenant.id, host };
+  }
 }

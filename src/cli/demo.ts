@@ -7,6 +7,7 @@ import { deviceFingerprint } from '../agent/identity/fingerprint.js';
 import { enrollWithToken } from '../agent/identity/token-enroll.js';
 import { HttpConnectServer } from '../agent/intercept/http-connect.js';
 import { Socks5Server } from '../agent/intercept/socks5.js';
+import { KernelIntercept } from '../agent/intercept/kernel/kernel-intercept.js';
 import { DnsServer } from '../agent/dns/dns-server.js';
 import { systemResolvers } from '../agent/dns/system-resolvers.js';
 import { AgentService } from '../agent/service.js';
@@ -22,6 +23,8 @@ export interface DemoOptions {
   httpProxy?: string;
   /** Agent DNS listener; unset means no DNS (the OS is never touched by the demo without --tun). */
   dns?: string;
+  /** Intercept mode: every port of every synthetic IP through the kernel (Linux, root); names via --dns. */
+  tun?: boolean;
   /** Adds the second tenant `partner` with its own cloud, connector and wiki. */
   partner?: boolean;
   /** Disaster recovery: DR domain on a local DNS server, a private service edge, DR apps. */
@@ -148,6 +151,14 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
       dnsAddr = `${bound.udp.address}:${bound.udp.port}`;
     }
 
+    // --tun: the kernel hands every flow to a synthetic IP to the agent, no proxy setting needed.
+    let tun: unknown;
+    if (opts.tun) {
+      const intercept = new KernelIntercept({ agent, log: log.child({ proc: 'agent' }), stateDir: agentDir });
+      tun = await intercept.start();
+      stops.push(() => intercept.stop());
+    }
+
     let uiUrl: string | undefined;
     if (!opts.headless) {
       const ui = await startUi({ listen: parseHostPort(opts.ui ?? '127.0.0.1:0', '--ui'), socketPath: join(agentDir, 'localapi.sock'), outDir: join(dataDir, 'ui'), log });
@@ -160,6 +171,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
         ...(dr ? { dr: dr.ready } : {}),
         ui: uiUrl,
         dns: dnsAddr,
+        ...(tun ? { tun } : {}),
         dataDir,
         localApi: join(agentDir, 'localapi.sock'),
         socks: `${socksAddr.address}:${socksAddr.port}`,

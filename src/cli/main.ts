@@ -18,6 +18,7 @@ commands:
   demo        run the reference cloud, a connector, demo apps and an enrolled agent locally
               --socks HOST:PORT  --http-proxy HOST:PORT  --dns HOST:PORT  --ui HOST:PORT  --data-dir DIR  --headless
               --partner (a second tenant with its own cloud, connector and wiki)
+              --tun (intercept mode: any port of the synthetic IPs via the kernel; Linux, root)
               --dr (disaster recovery: DR domain on a local dnsmasq, a private service edge)
   status      show the agent's state (per tenant: connection, auth, apps, synthetic IPs)
               --json  --data-dir DIR (a demo's agent)
@@ -67,6 +68,7 @@ async function main(argv: string[]): Promise<void> {
       dns: { type: 'string' },
       ui: { type: 'string' },
       partner: { type: 'boolean' },
+      tun: { type: 'boolean' },
       dr: { type: 'boolean' },
       tenant: { type: 'string' },
       name: { type: 'string' },
@@ -85,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'demo': {
       const log = createLogger({ name: 'zcc-demo' });
-      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless, dr: values.dr });
+      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless, dr: values.dr, tun: values.tun });
       console.log(`READY ${JSON.stringify(demo.ready)}`);
       printDrDemoHelp(demo.ready);
       untilSignal(demo.stop);

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -8,6 +9,7 @@ import type { Logger } from '../../common/log.js';
 import { Backoff } from '../../protocol/backoff.js';
 import { makeHello } from '../../protocol/control-channel.js';
 import { ENROLL_PATHS, postEnroll } from '../../protocol/enroll-api.js';
+import { DatagramChannel } from '../../protocol/datagram.js';
 import { createCsr, generateKeyPair } from '../../protocol/pki.js';
 import { ZTunnelSession, type IncomingMicrotunnel } from '../../protocol/session.js';
 import { splice } from '../../protocol/splice.js';
@@ -167,7 +169,7 @@ export class Connector {
   private async serve(m: IncomingMicrotunnel): Promise<void> {
     const { open } = m;
     const log = this.log.child({ connectorTag: open.tag, target: `${open.host}:${open.port}/${open.proto}` });
-    if (open.proto !== 'tcp') return m.reject('unreachable', 'UDP is not served by this connector');
+    if (open.proto === 'udp') return this.serveUdp(m, log);
     let addr;
     try {
       addr = await this.resolver.resolve(open.host, open.port);
@@ -195,6 +197,51 @@ export class Connector {
         this.upstreams.delete(upstream);
         this.bytesIn += r.bytesUp;
         this.bytesOut += r.bytesDown;
+      });
+    });
+  }
+
+  /**
+   * A datagram microtunnel (protocol.md §5.5): one UDP socket connected to the server, so only
+   * its replies come back, and datagrams framed both ways. The agent ends the flow when it
+   * idles; the socket closes with the microtunnel.
+   */
+  private async serveUdp(m: IncomingMicrotunnel, log: Logger): Promise<void> {
+    let addr;
+    try {
+      addr = await this.resolver.resolve(m.open.host, m.open.port);
+    } catch (err) {
+      log.info({ err: (err as Error).message }, 'cannot resolve app');
+      return m.reject('unreachable', 'name does not resolve');
+    }
+    const socket = dgram.createSocket(net.isIPv6(addr.host) ? 'udp6' : 'udp4');
+    let channel: DatagramChannel | null = null;
+    // Before the accept a socket error is a refusal; after it, an ICMP error from the server
+    // (port unreachable) is only logged: UDP has no connection to reset.
+    socket.on('error', (err) => {
+      if (!channel) m.reject('unreachable', err.message);
+      else log.debug({ err: err.message }, 'UDP socket error');
+    });
+    socket.connect(addr.port, addr.host, () => {
+      const ch = new DatagramChannel(m.accept());
+      channel = ch;
+      this.active++;
+      socket.on('message', (d) => {
+        this.bytesIn += d.length;
+        ch.send(d);
+      });
+      let open = true;
+      ch.on('datagram', (d) => {
+        this.bytesOut += d.length;
+        if (open) socket.send(d);
+      });
+      ch.once('end', (err) => {
+        open = false;
+        this.active--;
+        socket.close();
+        if (err) ch.destroy();
+        else ch.end();
+        log.debug({ sent: ch.sent, received: ch.received, dropped: ch.dropped, err: err?.message }, 'UDP flow closed');
       });
     });
   }
