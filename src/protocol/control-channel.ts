@@ -88,6 +88,10 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   }
 
   private onData(chunk: Buffer): void {
+    // Once failed (or closed) nothing more from the peer is trusted or delivered; without this a
+    // peer could follow a mismatched hello with a good one, or keep sending messages until the
+    // session got round to tearing the stream down.
+    if (this.closed) return;
     let frames;
     try {
       frames = this.decoder.push(chunk);
@@ -96,6 +100,8 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
       return;
     }
     for (const frame of frames) {
+      // A fatal frame stops the rest of the same chunk too (e.g. [hello v2][hello v1][probe]).
+      if (this.closed) return;
       if (!frame.ok) {
         this.violation(frame.error);
         continue;

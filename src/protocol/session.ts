@@ -69,6 +69,9 @@ export interface SessionEvents {
  */
 export class ZTunnelSession extends EventEmitter<SessionEvents> {
   private control: ControlChannel | null = null;
+  private controlStream: Http2Stream | null = null;
+  /** Set by close() or the peer's GOAWAY: no new microtunnels, finish once the open ones are done. */
+  private closing = false;
   private readonly localTags = new Set<number>();
   private readonly peerTags = new Set<number>();
   private closedWith: Error | null | undefined = undefined;
@@ -87,7 +90,13 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     });
     this.readyPromise.catch(() => undefined);
     h2.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
-    h2.on('goaway', (code) => opts.log.debug({ code }, 'peer sent goaway'));
+    h2.on('goaway', (code) => {
+      opts.log.debug({ code }, 'peer sent goaway');
+      // Node answers a NO_ERROR GOAWAY with h2.close(), which waits for every stream, the
+      // control stream included; without this the session sat half-closed forever: never
+      // 'close', refusing new microtunnels, and (h2.closed) no more keepalive pings.
+      this.beginClose();
+    });
     h2.on('close', () => this.finish(null));
     socket.on('close', () => this.finish(null));
     const helloTimer = setTimeout(() => {
@@ -157,7 +166,10 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     // is reported through `established` and resetReasonOf(), as for accepted streams.
     stream.on('error', (err) => this.opts.log.debug({ err: err.message, tag }, 'microtunnel stream error'));
     this.localTags.add(tag);
-    stream.once('close', () => this.localTags.delete(tag));
+    stream.once('close', () => {
+      this.localTags.delete(tag);
+      this.closeControlIfIdle();
+    });
     const established = new Promise<void>((resolve, reject) => {
       stream.once('response', (headers) => {
         const status = Number(headers[':status']);
@@ -176,23 +188,103 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
   close(): void {
     this.stopTimers();
     if (!this.h2.closed && !this.h2.destroyed) this.h2.close();
+    this.beginClose();
   }
 
   destroy(err?: Error): void {
     this.stopTimers();
-    if (err) this.opts.log.warn({ err: err.message }, 'Z-Tunnel torn down');
-    this.h2.destroy();
+    if (err && !this.closed) this.opts.log.warn({ err: err.message }, 'Z-Tunnel torn down');
+    // Node's HTTP/2 (v20) spins forever in its native RST_STREAM submission, allocating until the
+    // process dies, when a session is destroyed from inside one of its own receive callbacks
+    // while nghttp2 still holds unsent data for a stream Node already dropped (a stream the peer
+    // just reset, or the control stream after the peer's RST_STREAM). Any handler of a stream or
+    // session event, or a promise settled by one, is such a place: e.g. destroying right after
+    // a microtunnel reset, or a hostile peer's GOAWAY + RST_STREAM on the control stream. The
+    // socket goes now (nothing more is read or sent), the HTTP/2 session on the next turn.
     this.socket.destroy();
+    setImmediate(() => this.h2.destroy());
     this.finish(err ?? null);
   }
 
   private attachControl(stream: Http2Stream): void {
     const control = new ControlChannel(stream, this.opts.hello, this.opts.log, `${this.opts.where} control`);
     this.control = control;
+    this.controlStream = stream;
     control.on('hello', (hello) => this.emit('ready', hello));
     control.on('message', (m) => this.emit('message', m));
     control.on('fatal', (err) => this.destroy(err));
-    stream.once('close', () => this.destroy(new ProtocolError('closed', 'control stream closed', this.opts.where)));
+    // The control stream lives as long as the session: the peer ending or resetting it out of
+    // the blue tears the session down. 'end' counts too: a RST_STREAM with NO_ERROR only ends
+    // the readable side while ours is still open, so there was no 'close' and the session lived
+    // on without a control channel. While closing, though, that is how the peer says it is done
+    // (see closeControlIfIdle), and microtunnels may still be delivering their last bytes here:
+    // destroying then cut them short behind a clean 'end'. Let the HTTP/2 close finish instead.
+    // (This runs inside nghttp2's receive callback; destroy() defers the teardown for that.)
+    let goneLogged = false;
+    const gone = (): void => {
+      if (!goneLogged) {
+        goneLogged = true;
+        this.opts.log.debug({ closing: this.closing, closed: this.closed }, 'control stream ended');
+      }
+      if (this.closed) return;
+      if (this.closing) this.closeControlIfIdle();
+      else this.destroy(new ProtocolError('closed', 'control stream closed', this.opts.where));
+    };
+    stream.once('end', gone);
+    stream.once('close', gone);
+  }
+
+  private beginClose(): void {
+    if (this.closed) return;
+    if (!this.closing) {
+      this.closing = true;
+      this.watchDrain();
+    }
+    this.closeControlIfIdle();
+  }
+
+  /**
+   * Node cancels pings once an HTTP/2 session is closing (our close() or the peer's GOAWAY), so
+   * keepalive can no longer tell a slow drain from a dead peer, or from a session nghttp2 has
+   * already terminated (a connection error from the peer makes it send GOAWAY and stop reading
+   * and writing without telling JS): such a session never closed. Judge by progress instead: a
+   * closing session whose socket moves no byte for keepaliveMs + keepaliveTimeoutMs is torn down.
+   */
+  private watchDrain(): void {
+    const every = this.opts.keepaliveMs ?? 15_000;
+    const limit = every + (this.opts.keepaliveTimeoutMs ?? 10_000);
+    const moved = (): number => this.socket.bytesRead + this.socket.bytesWritten;
+    let last = moved();
+    let since = Date.now();
+    this.track(
+      setInterval(() => {
+        if (this.closed) return;
+        const now = moved();
+        if (now !== last) {
+          last = now;
+          since = Date.now();
+        } else if (Date.now() - since >= limit) {
+          this.destroy(new ProtocolError('timeout', `closing Z-Tunnel made no progress for ${limit} ms`, this.opts.where));
+        }
+      }, Math.max(1, Math.min(every, limit / 2))),
+    );
+  }
+
+  /**
+   * The control stream lives as long as the session, so a graceful HTTP/2 close (which waits for
+   * every stream) never completed: once closing and the last microtunnel is done, close it. On
+   * the next turn: this is called from stream events, i.e. inside nghttp2's callbacks, where
+   * submitting the RST_STREAM right after a peer's reset makes Node spin (see destroy()).
+   */
+  private closeControlIfIdle(): void {
+    if (!this.closing || this.openMicrotunnels > 0) return;
+    setImmediate(() => {
+      const stream = this.controlStream;
+      if (!stream || stream.destroyed || this.openMicrotunnels > 0) return;
+      // Already closed by the peer's RST_STREAM, Node keeps it around until our side ends.
+      if (stream.closed) stream.destroy();
+      else stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    });
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -213,7 +305,10 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     if (!this.control?.hello) return this.refuse(stream, 'bad-open', 'microtunnel before hello');
     if (this.peerTags.has(open.tag)) return this.refuse(stream, 'duplicate-tag', `tag ${open.tag} is in use`);
     this.peerTags.add(open.tag);
-    stream.once('close', () => this.peerTags.delete(open.tag));
+    stream.once('close', () => {
+      this.peerTags.delete(open.tag);
+      this.closeControlIfIdle();
+    });
     let answered = false;
     let closeEmitted = false;
     stream.once('close', () => (closeEmitted = true));
