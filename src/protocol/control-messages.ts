@@ -10,6 +10,12 @@ export const Hello = z.object({
   role: z.enum(['agent', 'connector', 'edge']),
   capabilities: z.array(z.string().max(64)).max(64),
   software: z.string().max(128),
+  /**
+   * Agents only: the device fingerprint as computed now, on the device the agent runs on. The
+   * edge compares it with the one certified at enrollment, so a copied key and certificate are
+   * refused on another device.
+   */
+  fingerprint: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 
 /** Full list of the tenant's app segments the user may use; replaces any previous list. */

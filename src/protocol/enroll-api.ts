@@ -1,6 +1,6 @@
 import https from 'node:https';
 import { z } from 'zod';
-import { pinnedHttpsOptions, parseHostPort } from './tls.js';
+import { pinnedHttpsOptions, parseHostPort, type TlsIdentity } from './tls.js';
 
 /** Enrollment of an app connector with a one-time provisioning key (seed 000). */
 export const ConnectorEnrollRequest = z.strictObject({
@@ -22,6 +22,17 @@ export const AgentEnrollRequest = z
   })
   .refine((b) => (b.token === undefined) !== (b.ticket === undefined), { message: 'exactly one of token and ticket is required', path: ['token'] });
 
+/**
+ * Renewal of an agent certificate before it expires. The caller is authenticated by the
+ * certificate it presents in the TLS handshake (the one being renewed); the body carries the
+ * CSR of a key generated fresh on the device and the device fingerprint as computed now.
+ */
+export const RenewRequest = z.strictObject({
+  fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+  csr: z.string().min(1).max(16_384),
+});
+export type RenewRequest = z.infer<typeof RenewRequest>;
+
 export const EnrollResponse = z.object({
   tenant: z.string(),
   /** Leaf followed by the issuing sub-CA, ready to present in a TLS handshake. */
@@ -30,7 +41,7 @@ export const EnrollResponse = z.object({
 });
 export type EnrollResponse = z.infer<typeof EnrollResponse>;
 
-export const ENROLL_PATHS = { connector: '/v1/enroll/connector', agent: '/v1/enroll/agent' } as const;
+export const ENROLL_PATHS = { connector: '/v1/enroll/connector', agent: '/v1/enroll/agent', renew: '/v1/renew' } as const;
 
 export class EnrollError extends Error {
   constructor(
@@ -42,14 +53,18 @@ export class EnrollError extends Error {
   }
 }
 
-/** POSTs JSON to the cloud's enrollment service over TLS 1.3 with the cloud CA pinned. */
-export function postEnroll(address: string, path: string, body: unknown, pinnedCaPem: string, servername: string): Promise<EnrollResponse> {
+/**
+ * POSTs JSON to the cloud's enrollment service over TLS 1.3 with the cloud CA pinned;
+ * `clientIdentity` is presented as the TLS client certificate (renewal authenticates with it).
+ */
+export function postEnroll(address: string, path: string, body: unknown, pinnedCaPem: string, servername: string, clientIdentity?: TlsIdentity): Promise<EnrollResponse> {
   const { host, port } = parseHostPort(address, 'enrollment address');
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
         ...pinnedHttpsOptions(pinnedCaPem),
+        ...(clientIdentity ? { key: clientIdentity.keyPem, cert: clientIdentity.certPem, agent: false } : {}),
         host,
         port,
         servername,

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentTenant } from '../../src/agent/agent.js';
+import { deviceFingerprint } from '../../src/agent/identity/fingerprint.js';
 import { enrollWithToken } from '../../src/agent/identity/token-enroll.js';
 import { CloudConfig, type TenantConfig } from '../../src/edge/cloud-config.js';
 import { startCloud, type RunningCloud } from '../../src/edge/cloud.js';
@@ -11,7 +12,11 @@ import { ConnectorConfig } from '../../src/edge/connector/connector-config.js';
 import type { TlsIdentity } from '../../src/protocol/tls.js';
 import { LogCapture, waitUntil } from './log-capture.js';
 
-export const FINGERPRINT = 'f'.repeat(64);
+/**
+ * The fingerprint enrolled into test certificates: this machine's, because the agent presents
+ * the fingerprint of the device it runs on and the edge refuses any other.
+ */
+export const FINGERPRINT = deviceFingerprint();
 
 export interface HarnessOptions {
   /** Connector static servers: "name:port" → "127.0.0.1:port". */

@@ -10,6 +10,7 @@ import type { AppSegment } from '../../protocol/segments.js';
 import { ZTunnelSession } from '../../protocol/session.js';
 import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
 import { CAPABILITIES } from '../../protocol/version.js';
+import { deviceFingerprint } from '../identity/fingerprint.js';
 import { needsReauth, watchAuthExpiry } from '../identity/login-expiry.js';
 import { DialError, type DialFailure } from '../intercept/dialer.js';
 import { WakeDetector } from './wake-detector.js';
@@ -36,6 +37,11 @@ export interface TunnelClientOptions {
   keepaliveMs?: number;
   backoff?: Backoff;
   wake?: WakeDetector;
+  /**
+   * The device fingerprint presented in hello, which the edge compares with the certificate's.
+   * Defaults to this machine's, computed at each connect: never one carried over from elsewhere.
+   */
+  fingerprint?: string | (() => string);
   /**
    * Disaster recovery: where to connect instead of `edge` (the private service edges the DR
    * domain resolves to). Asked at every connect and taken round robin; undefined means `edge`,
@@ -144,9 +150,12 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     });
   }
 
-  /** Takes the new auth expiry of a re-authentication (login API); the edge's next session-info says the same. */
-  applyReauth(authExpiresAt: string): void {
-    if (this.state.session) this.setState({ ...this.state, session: { ...this.state.session, authExpiresAt } });
+  /**
+   * Swaps in a renewed key and certificate for the next connect. The Z-Tunnel up now was
+   * authenticated at its handshake and is left alone: renewal must not cost a reconnect.
+   */
+  setIdentity(identity: TlsIdentity): void {
+    this.opts.identity = identity;
   }
 
   /** Replaces the edge override (see `TunnelClientOptions.edgeOverride`) for the next connect. */
@@ -157,6 +166,11 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
   /** Drops the Z-Tunnel and connects at once: the DR mode, and with it the edge, changed. */
   reconnect(why: string): void {
     this.nudge(why);
+  }
+
+  /** Takes the new auth expiry of a re-authentication (login API); the edge's next session-info says the same. */
+  applyReauth(authExpiresAt: string): void {
+    if (this.state.session) this.setState({ ...this.state, session: { ...this.state.session, authExpiresAt } });
   }
 
   /** Opens a microtunnel; the stream may be written at once, data flows when established. */
@@ -213,6 +227,14 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     const serverName = target.serverName ?? this.opts.serverName;
     this.setState({ state: 'connecting', edge: this.edgeNow, error: this.state.error });
     const { host, port } = parseHostPort(this.edgeNow, 'edge address');
+    let fingerprint: string;
+    try {
+      const fp = this.opts.fingerprint ?? deviceFingerprint;
+      fingerprint = typeof fp === 'string' ? fp : fp();
+    } catch (err) {
+      this.retry(`cannot compute the device fingerprint: ${(err as Error).message}`);
+      return;
+    }
     const socket = tls.connect({ host, port, ...tunnelClientOptions(this.opts.identity, this.opts.caPem, serverName) });
     socket.setNoDelay(true);
     const failed = (err: Error): void => this.retry(tlsFailure(err));
@@ -222,7 +244,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
       socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'Z-Tunnel socket error'));
       const session = ZTunnelSession.client(socket, {
         log: this.opts.log,
-        hello: makeHello('agent', CAPABILITIES, 'zcc-agent'),
+        hello: { ...makeHello('agent', CAPABILITIES, 'zcc-agent'), fingerprint },
         where: `edge ${this.edgeNow}`,
         keepaliveMs: this.opts.keepaliveMs,
       });

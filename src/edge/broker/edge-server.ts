@@ -9,7 +9,7 @@ import { CAPABILITIES } from '../../protocol/version.js';
 import type { TenantConfig } from '../cloud-config.js';
 import type { ConnectorHandle, Dispatcher } from '../dispatcher/dispatcher.js';
 import { serveAgent, type AuthRecord, type EdgeCounters } from './agent-handler.js';
-import { verifyPeer, type PeerRefusal, type TenantTrust } from './peer-verify.js';
+import { verifyDeviceFingerprint, verifyPeer, type PeerRefusal, type TenantTrust } from './peer-verify.js';
 
 export interface EdgeServerDeps {
   name: string;
@@ -92,19 +92,30 @@ export class EdgeServer {
       this.sessions.delete(session);
       slog.info({ err: err?.message }, 'Z-Tunnel closed');
     });
-    slog.info({ serial: id.serial }, 'Z-Tunnel up');
     if (id.kind === 'client') {
-      serveAgent(session, {
-        log: slog,
-        tenant,
-        identity: id,
-        auth: () => this.deps.auth(id.tenant, id.device),
-        dispatcher: this.deps.dispatcher,
-        counters: this.counters.get(id.tenant)!,
-        edgeName: this.deps.name,
-      });
+      // An agent's device fingerprint arrives in its hello; it is served only once that matches
+      // the certificate (microtunnels before hello are refused by the session anyway).
+      void session.ready().then((hello) => {
+        const mismatch = verifyDeviceFingerprint(id, hello.fingerprint);
+        if (mismatch) {
+          slog.warn({ code: mismatch.code, serial: id.serial }, `Z-Tunnel refused: ${mismatch.reason}`);
+          refuseSession(session, mismatch);
+          return;
+        }
+        slog.info({ serial: id.serial }, 'Z-Tunnel up');
+        serveAgent(session, {
+          log: slog,
+          tenant,
+          identity: id,
+          auth: () => this.deps.auth(id.tenant, id.device),
+          dispatcher: this.deps.dispatcher,
+          counters: this.counters.get(id.tenant)!,
+          edgeName: this.deps.name,
+        });
+      }, () => undefined);
       return;
     }
+    slog.info({ serial: id.serial }, 'Z-Tunnel up');
     const handle: ConnectorHandle = { id: id.connector, tenant: id.tenant, group: id.group, session, active: 0, reportedActive: 0 };
     session.on('message', (m) => {
       if (m.type === 'health') handle.reportedActive = m.activeMicrotunnels;
@@ -150,4 +161,18 @@ function refuse(socket: tls.TLSSocket, refusal: PeerRefusal): void {
   socket.once('close', () => clearTimeout(timer));
   h2.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(`${refusal.code}: ${refusal.reason}`.slice(0, 512)));
   h2.close();
+}
+
+/**
+ * refuse() for a Z-Tunnel whose session is already up (an agent's fingerprint comes in its
+ * hello): an `error` control message and the GOAWAY's debug data both carry the reason, so the
+ * agent can show it, then the session is closed.
+ */
+function refuseSession(session: ZTunnelSession, refusal: PeerRefusal): void {
+  session.send({ type: 'error', code: refusal.code, message: refusal.reason.slice(0, 1024) });
+  session.h2.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(`${refusal.code}: ${refusal.reason}`.slice(0, 512)));
+  const timer = setTimeout(() => session.destroy(), 5_000);
+  timer.unref();
+  session.once('close', () => clearTimeout(timer));
+  session.close();
 }

@@ -13,7 +13,7 @@ export interface TenantTrust {
 
 export type PeerIdentity = Extract<Identity, { kind: 'client' } | { kind: 'connector' }> & { serial: string };
 
-export type RefusalCode = 'untrusted' | 'no-certificate' | 'no-identity' | 'wrong-role' | 'unknown-tenant' | 'wrong-ca' | 'revoked';
+export type RefusalCode = 'untrusted' | 'no-certificate' | 'no-identity' | 'wrong-role' | 'unknown-tenant' | 'wrong-ca' | 'revoked' | 'fingerprint-mismatch';
 
 /** Why a peer is refused; `role` is set once its certificate says whether it is an agent or a connector. */
 export interface PeerRefusal {
@@ -52,4 +52,22 @@ export function verifyPeer(socket: TLSSocket, trustOf: (tenant: string) => Tenan
   const serial = leaf.serialNumber.toLowerCase();
   if (trust.isRevoked(serial)) return { ok: false, code: 'revoked', role, reason: `certificate ${serial} of tenant ${identity.tenant} is revoked` };
   return { ok: true, identity: { ...identity, serial } };
+}
+
+/**
+ * The second half of an agent's identity check, once its hello is in: the device fingerprint it
+ * computes now must be the one certified at enrollment. A key and certificate copied to another
+ * device pass TLS but present that device's fingerprint (or, from an agent that sends none,
+ * nothing), and are refused. Returns null when the agent may go on.
+ */
+export function verifyDeviceFingerprint(identity: Extract<PeerIdentity, { kind: 'client' }>, presented: string | undefined): PeerRefusal | null {
+  if (presented === identity.fingerprint) return null;
+  // ASCII only and hash prefixes: it travels in a GOAWAY and ends up in the agent's status line.
+  const what = presented === undefined ? 'presented no device fingerprint' : `presented device fingerprint ${presented.slice(0, 16)}`;
+  return {
+    ok: false,
+    code: 'fingerprint-mismatch',
+    role: 'client',
+    reason: `fingerprint mismatch: agent ${identity.user}@${identity.device} ${what}, but certificate ${identity.serial} was enrolled on device ${identity.fingerprint.slice(0, 16)} (copied client or state); enroll again on this device`,
+  };
 }

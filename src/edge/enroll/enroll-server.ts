@@ -1,14 +1,15 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual, X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../common/log.js';
-import { AgentEnrollRequest, ConnectorEnrollRequest, ENROLL_PATHS, LOGIN_PATHS } from '../../protocol/enroll-api.js';
+import { AgentEnrollRequest, ConnectorEnrollRequest, ENROLL_PATHS, LOGIN_PATHS, RenewRequest } from '../../protocol/enroll-api.js';
 import { identityToUri, type Identity } from '../../protocol/pki.js';
 import type { TlsIdentity } from '../../protocol/tls.js';
 import type { TenantConfig } from '../cloud-config.js';
 import { issueFromCsr, type TenantPki } from '../ca/tenant-pki.js';
-import type { TenantTrust } from '../broker/peer-verify.js';
+import { verifyPeer, type TenantTrust } from '../broker/peer-verify.js';
 import type { AuthStore } from './auth-store.js';
 import type { LoginService } from './login-server.js';
 import { ApiError, readJson, sendJson } from './json-api.js';
@@ -37,8 +38,8 @@ export class EnrollServer {
       minVersion: 'TLSv1.3',
       maxVersion: 'TLSv1.3',
       // A client certificate is asked for but not required: enrollment proper is authorised by a
-      // token, provisioning key or login ticket; /v1/login/refresh takes the certificate and
-      // checks the TLS verdict (chain, validity), tenant CA and revocation itself.
+      // token, provisioning key or login ticket; /v1/login/refresh and /v1/renew take the
+      // certificate and check the TLS verdict (chain, validity), tenant CA and revocation itself.
       requestCert: true,
       rejectUnauthorized: false,
       ca: [...deps.tenants.values()].map((t) => t.trust.rootPem),
@@ -72,6 +73,7 @@ export class EnrollServer {
     if (req.method !== 'POST') throw new ApiError(405, 'only POST is served');
     if (req.url === ENROLL_PATHS.connector) return this.enrollConnector(req, res);
     if (req.url === ENROLL_PATHS.agent) return this.enrollAgent(req, res);
+    if (req.url === ENROLL_PATHS.renew) return this.renewAgent(req, res);
     throw new ApiError(404, `no such endpoint ${req.url ?? ''}`);
   }
 
@@ -99,6 +101,30 @@ export class EnrollServer {
     this.deps.auth.set(body.tenant, body.device, { user: grant.user, groups: grant.groups, expiresAt: Date.now() + tenant.config.authTimeoutSeconds * 1000 });
     this.deps.log.info({ tenant: body.tenant, user: grant.user, device: body.device, serial: cert.serialNumber, via: body.ticket !== undefined ? 'login' : 'token' }, 'agent enrolled');
     sendJson(res, 200, { tenant: body.tenant, certChainPem: cert.chainPem, identityUri: identityToUri(identity) });
+  }
+
+  /**
+   * Certifies a new key for the agent that proves, by its TLS client certificate, to hold a
+   * valid, unrevoked certificate of a tenant: same identity, fresh lifetime. The fingerprint it
+   * presents now must be the certified one, so a copied key cannot renew itself elsewhere.
+   */
+  private async renewAgent(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const socket = req.socket as TLSSocket;
+    const check = verifyPeer(socket, (t) => this.deps.tenants.get(t)?.trust);
+    if (!check.ok) throw new ApiError(check.code === 'revoked' ? 403 : 401, `renewal needs a valid agent certificate: ${check.reason}`);
+    const peer = check.identity;
+    if (peer.kind !== 'client') throw new ApiError(403, 'only agent certificates are renewed here');
+    const body = await readJson(req, RenewRequest);
+    if (body.fingerprint !== peer.fingerprint) throw new ApiError(403, 'fingerprint mismatch: this certificate was enrolled on another device');
+    const tenant = this.deps.tenants.get(peer.tenant)!;
+    const identity: Identity = { kind: 'client', tenant: peer.tenant, user: peer.user, device: peer.device, fingerprint: peer.fingerprint };
+    const cert = await issueFromCsr(tenant.pki.client, body.csr, { identity, validityDays: tenant.config.clientCertDays });
+    // Renewal exists to rotate the key: a CSR for the old key would stretch its life instead.
+    if (new X509Certificate(cert.certPem).publicKey.equals(socket.getPeerX509Certificate()!.publicKey)) {
+      throw new ApiError(400, 'renewal must certify a newly generated key, not the current one');
+    }
+    this.deps.log.info({ tenant: peer.tenant, user: peer.user, device: peer.device, oldSerial: peer.serial, serial: cert.serialNumber }, 'agent certificate renewed');
+    sendJson(res, 200, { tenant: peer.tenant, certChainPem: cert.chainPem, identityUri: identityToUri(identity) });
   }
 }
 
