@@ -86,5 +86,13 @@ export function deviceFingerprint(): string {
   return fingerprintOf(collectFacts());
 }
 
+/** A fixed fingerprint (tests, a caller that computed it already), or a source read on each use. */
+export type FingerprintSource = string | (() => string);
+
+/** The fingerprint a source gives now; this device's when none is configured. */
+export function resolveFingerprint(source: FingerprintSource = deviceFingerprint): string {
+  return typeof source === 'string' ? source : source();
+}
+
 /** What `zcc status` and logs may show: a 64-hex-digit hash. */
 export const FINGERPRINT_PATTERN = /^[0-9a-f]{64}$/;

@@ -6,7 +6,7 @@ import type { Logger } from '../../common/log.js';
 import { ENROLL_PATHS, EnrollError, postEnroll } from '../../protocol/enroll-api.js';
 import { createCsr, generateKeyPair, identityFromCertificate, identityToUri } from '../../protocol/pki.js';
 import { tlsIdentityOf, type AgentState, type TenantRecord } from './agent-state.js';
-import { deviceFingerprint } from './fingerprint.js';
+import { deviceFingerprint, resolveFingerprint, type FingerprintSource } from './fingerprint.js';
 
 /** Renew once less than this fraction of the certificate's lifetime is left. */
 export const DEFAULT_RENEW_BELOW = 1 / 3;
@@ -42,6 +42,12 @@ export class RenewalError extends Error {
 export async function renewTenantCertificate(state: AgentState, tenant: string, fingerprint: string = deviceFingerprint()): Promise<TenantRecord> {
   const record = await state.readTenant(tenant);
   if (!record) throw new RenewalError(`tenant ${tenant} is not enrolled`);
+  return renewRecord(state, record, fingerprint);
+}
+
+/** The renewal itself, for a record already read (the renewer has it from its due check). */
+async function renewRecord(state: AgentState, record: TenantRecord, fingerprint: string): Promise<TenantRecord> {
+  const { tenant } = record;
   if (!record.enroll) throw new RenewalError(`tenant ${tenant} has no enrollment service address to renew at`);
   const current = identityFromCertificate(record.certChainPem);
   if (current.kind !== 'client') throw new RenewalError(`tenant ${tenant} holds a ${current.kind} certificate, not an agent's`);
@@ -80,7 +86,7 @@ export interface RenewerOptions {
   checkEveryMs?: number;
   /** Wait after a failed renewal (default 5 min, never longer than checkEveryMs). */
   retryMs?: number;
-  fingerprint?: string | (() => string);
+  fingerprint?: FingerprintSource;
   /** Told about each renewal, e.g. to hand the new identity to the tenant's TunnelClient. */
   onRenewed?: (record: TenantRecord) => void;
 }
@@ -118,8 +124,7 @@ export class CertificateRenewer {
     const schedule = renewalSchedule(record.certChainPem, Date.now(), this.opts.renewBelow);
     if (!schedule.due) return 'not-due';
     log.info({ tenant, notAfter: schedule.notAfter.toISOString() }, 'client certificate due for renewal');
-    const fp = this.opts.fingerprint ?? deviceFingerprint;
-    const renewed = await renewTenantCertificate(state, tenant, typeof fp === 'string' ? fp : fp());
+    const renewed = await renewRecord(state, record, resolveFingerprint(this.opts.fingerprint));
     const leaf = new X509Certificate(renewed.certChainPem);
     log.info({ tenant, serial: leaf.serialNumber.toLowerCase(), notAfter: new Date(leaf.validTo).toISOString() }, 'client certificate renewed');
     this.opts.onRenewed?.(renewed);

@@ -10,7 +10,7 @@ import type { AppSegment } from '../../protocol/segments.js';
 import { ZTunnelSession } from '../../protocol/session.js';
 import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
 import { CAPABILITIES } from '../../protocol/version.js';
-import { deviceFingerprint } from '../identity/fingerprint.js';
+import { resolveFingerprint, type FingerprintSource } from '../identity/fingerprint.js';
 import { needsReauth, watchAuthExpiry } from '../identity/login-expiry.js';
 import { DialError, type DialFailure } from '../intercept/dialer.js';
 import { WakeDetector } from './wake-detector.js';
@@ -41,7 +41,7 @@ export interface TunnelClientOptions {
    * The device fingerprint presented in hello, which the edge compares with the certificate's.
    * Defaults to this machine's, computed at each connect: never one carried over from elsewhere.
    */
-  fingerprint?: string | (() => string);
+  fingerprint?: FingerprintSource;
   /**
    * Disaster recovery: where to connect instead of `edge` (the private service edges the DR
    * domain resolves to). Asked at every connect and taken round robin; undefined means `edge`,
@@ -229,8 +229,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     const { host, port } = parseHostPort(this.edgeNow, 'edge address');
     let fingerprint: string;
     try {
-      const fp = this.opts.fingerprint ?? deviceFingerprint;
-      fingerprint = typeof fp === 'string' ? fp : fp();
+      fingerprint = resolveFingerprint(this.opts.fingerprint);
     } catch (err) {
       this.retry(`cannot compute the device fingerprint: ${(err as Error).message}`);
       return;

@@ -159,7 +159,7 @@ function refuse(socket: tls.TLSSocket, refusal: PeerRefusal): void {
   const timer = setTimeout(() => socket.destroy(), 5_000);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
-  h2.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(`${refusal.code}: ${refusal.reason}`.slice(0, 512)));
+  goawayWith(h2, refusal);
   h2.close();
 }
 
@@ -170,9 +170,14 @@ function refuse(socket: tls.TLSSocket, refusal: PeerRefusal): void {
  */
 function refuseSession(session: ZTunnelSession, refusal: PeerRefusal): void {
   session.send({ type: 'error', code: refusal.code, message: refusal.reason.slice(0, 1024) });
-  session.h2.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(`${refusal.code}: ${refusal.reason}`.slice(0, 512)));
+  goawayWith(session.h2, refusal);
   const timer = setTimeout(() => session.destroy(), 5_000);
   timer.unref();
   session.once('close', () => clearTimeout(timer));
   session.close();
+}
+
+/** The GOAWAY an agent turns into its status line: `<code>: <reason>` in the debug data. */
+function goawayWith(h2: http2.Http2Session, refusal: PeerRefusal): void {
+  h2.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(`${refusal.code}: ${refusal.reason}`.slice(0, 512)));
 }
