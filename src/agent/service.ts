@@ -1,13 +1,35 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
-import type { AgentStatus, LocalApiHandlers, LocalApiRequest } from '../common/localapi-schema.js';
+import type { LogRing } from '../common/log-ring.js';
+import type { AgentStatus, LocalApiHandlers, LocalApiRequest, Setting, TenantStatus } from '../common/localapi-schema.js';
 import type { TlsIdentity } from '../protocol/tls.js';
 import type { Agent } from './agent.js';
 import { LocalApiServer } from './localapi/server.js';
 import { agentStatus, type TenantFacts } from './status.js';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** What a full agent runtime adds to the plain agent's status (configuration, policy, DR). */
+export interface StatusExtras {
+  /** Per-tenant fields (enrollment, forwarding, DR, managed) merged into each tenant's status. */
+  tenant?(id: string): Partial<TenantStatus>;
+  /** Configured tenants the agent has no tunnel for yet (not enrolled on this device). */
+  pendingTenants?(): TenantStatus[];
+  agent?(): Pick<AgentStatus, 'config' | 'network'> & { safeMode?: boolean };
+}
+
+/** Tenant management when a runtime owns the configuration (managed tenants, user config). */
+export interface TenantControl {
+  add(req: LocalApiRequest<'addTenant'>): Promise<void>;
+  remove(tenant: string): Promise<void>;
+  setEnabled(tenant: string, enabled: boolean): Promise<void>;
+}
+
+export interface SettingsControl {
+  list(): Setting[];
+  set(key: string, value: unknown): Promise<unknown>;
+}
 
 export interface ServiceOptions {
   agent: Agent;
@@ -24,7 +46,17 @@ export interface ServiceOptions {
   forget?: (tenant: string) => Promise<void>;
   /** Starts a re-authentication of a tenant; returns the URL for the user's browser. */
   reauth?: (tenant: string) => Promise<string | undefined>;
+  extras?: StatusExtras;
+  tenants?: TenantControl;
+  settings?: SettingsControl;
+  /** Recent log lines for the diagnostics view. */
+  logs?: LogRing;
+  /** Something other than the agent changed (config, network, DR): watchers get a new status. */
+  changes?: { on(event: 'change', fn: () => void): unknown; off(event: 'change', fn: () => void): unknown };
 }
+
+const notFound = (tenant: string): Error => Object.assign(new Error(`no tenant ${tenant}`), { status: 404, code: 'not-found' });
+const unsupported = (what: string): Error => Object.assign(new Error(`${what} is not configured for this agent`), { status: 501, code: 'unsupported' });
 
 /** The agent as a service: its state as data, served to the tray and the CLI over the local API. */
 export class AgentService {
@@ -37,7 +69,11 @@ export class AgentService {
       status: () => this.status(),
       subscribe: (fn) => {
         opts.agent.on('change', fn);
-        return () => opts.agent.off('change', fn);
+        opts.changes?.on('change', fn);
+        return () => {
+          opts.agent.off('change', fn);
+          opts.changes?.off('change', fn);
+        };
       },
       operatorGid: opts.operatorGid,
       log: opts.log.child({ component: 'localapi' }),
@@ -62,41 +98,76 @@ export class AgentService {
       bytes: t.tunnel.bytes,
       syntheticIps: this.opts.syntheticIps?.(t.id) ?? [],
     }));
-    return agentStatus(AGENT_VERSION, this.opts.fingerprintHash, facts, false);
+    const { extras } = this.opts;
+    const agentExtras = extras?.agent?.() ?? {};
+    const base = agentStatus(AGENT_VERSION, this.opts.fingerprintHash, facts, agentExtras.safeMode ?? false);
+    const tenants = [...base.tenants.map((t) => ({ ...t, ...extras?.tenant?.(t.id) })), ...(extras?.pendingTenants?.() ?? [])];
+    const { safeMode: _safe, ...rest } = agentExtras;
+    return { ...base, ...rest, tenants };
+  }
+
+  private hasTenant(tenant: string): boolean {
+    return this.status().tenants.some((t) => t.id === tenant);
   }
 
   private handlers(): LocalApiHandlers {
+    const { opts } = this;
     return {
       status: async () => this.status(),
       reauth: async ({ tenant }) => {
-        if (!this.opts.agent.tenants.some((t) => t.id === tenant)) throw Object.assign(new Error(`no tenant ${tenant}`), { status: 404, code: 'not-found' });
-        if (!this.opts.reauth) throw Object.assign(new Error('re-authentication is not configured for this agent'), { status: 501, code: 'unsupported' });
-        const loginUrl = await this.opts.reauth(tenant);
+        if (!this.hasTenant(tenant)) throw notFound(tenant);
+        if (!opts.reauth) throw unsupported('re-authentication');
+        const loginUrl = await opts.reauth(tenant);
         return { tenant, started: true, loginUrl };
       },
       addTenant: async (req) => {
-        if (this.opts.agent.tenants.some((t) => t.id === req.tenant)) throw Object.assign(new Error(`tenant ${req.tenant} is already configured`), { status: 409, code: 'exists' });
-        if (!this.opts.enroll) throw Object.assign(new Error('adding tenants is not configured for this agent'), { status: 501, code: 'unsupported' });
-        const identity = await this.opts.enroll(req);
-        this.opts.agent.addTenant({ id: req.tenant, name: req.name, edge: req.edge, serverName: req.serverName, caPem: req.caPem, identity });
-        this.opts.log.info({ tenant: req.tenant, edge: req.edge }, 'tenant added');
+        if (this.hasTenant(req.tenant)) throw Object.assign(new Error(`tenant ${req.tenant} is already configured`), { status: 409, code: 'exists' });
+        if (opts.tenants) {
+          await opts.tenants.add(req);
+        } else {
+          if (!opts.enroll) throw unsupported('adding tenants');
+          const identity = await opts.enroll(req);
+          opts.agent.addTenant({ id: req.tenant, name: req.name, edge: req.edge, serverName: req.serverName, caPem: req.caPem, identity });
+        }
+        opts.log.info({ tenant: req.tenant, edge: req.edge }, 'tenant added');
         return { tenant: req.tenant, added: true };
       },
       removeTenant: async ({ tenant }) => {
-        if (!this.opts.agent.tenants.some((t) => t.id === tenant)) throw Object.assign(new Error(`no tenant ${tenant}`), { status: 404, code: 'not-found' });
-        this.opts.agent.removeTenant(tenant);
-        await this.opts.forget?.(tenant);
-        this.opts.log.info({ tenant }, 'tenant removed');
+        if (!this.hasTenant(tenant)) throw notFound(tenant);
+        if (opts.tenants) {
+          await opts.tenants.remove(tenant);
+        } else {
+          opts.agent.removeTenant(tenant);
+          await opts.forget?.(tenant);
+        }
+        opts.log.info({ tenant }, 'tenant removed');
         return { tenant, removed: true };
       },
       setTenantEnabled: async ({ tenant, enabled }) => {
-        this.opts.agent.setEnabled(tenant, enabled);
+        if (opts.tenants) await opts.tenants.setEnabled(tenant, enabled);
+        else opts.agent.setEnabled(tenant, enabled);
         return { tenant, enabled };
       },
+      settings: async () => ({ settings: opts.settings?.list() ?? [] }),
+      setSetting: async ({ key, value }) => {
+        if (!opts.settings) throw unsupported('changing settings');
+        return { key, value: await opts.settings.set(key, value) };
+      },
+      diagnostics: async ({ limit }) => ({
+        version: AGENT_VERSION,
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        fingerprintHash: opts.fingerprintHash,
+        logs: opts.logs?.recent(limit ?? 200) ?? [],
+      }),
       exportDiagnostics: async () => {
-        // Status only: it holds no key, token or assertion by construction.
-        const body = JSON.stringify({ exportedAt: new Date().toISOString(), node: process.version, platform: process.platform, status: this.status() }, null, 2);
-        const path = join(this.opts.stateDir, `diagnostics-${Date.now()}.json`);
+        // Status and the redacted log ring only: they hold no key, token or assertion by construction.
+        const body = JSON.stringify(
+          { exportedAt: new Date().toISOString(), node: process.version, platform: process.platform, status: this.status(), logs: opts.logs?.recent(1000) ?? [] },
+          null,
+          2,
+        );
+        const path = join(opts.stateDir, `diagnostics-${Date.now()}.json`);
         await writeFile(path, body, { mode: 0o600 });
         return { path, bytes: Buffer.byteLength(body) };
       },

@@ -52,6 +52,60 @@ export type SyntheticIp = z.infer<typeof SyntheticIpSchema>;
 const isoTime = z.iso.datetime({ offset: true });
 const byteCount = z.number().int().nonnegative();
 
+export const ForwardingStatusSchema = z.object({
+  profile: z.enum(['always', 'untrusted-only', 'never']),
+  /** `direct`: app traffic does not go through this tenant on this network. */
+  action: z.enum(['tunnel', 'direct']),
+  reason: z.string(),
+});
+export type ForwardingStatus = z.infer<typeof ForwardingStatusSchema>;
+
+export const TenantDrStatusSchema = z.object({
+  mode: z.enum(['on', 'test', 'off']),
+  /** DR applies to this device now: the tunnel goes to a private service edge (Safe Mode). */
+  active: z.boolean(),
+  domain: z.string(),
+  activeSince: isoTime.optional(),
+  warnings: z.array(z.string()),
+});
+export type TenantDrStatus = z.infer<typeof TenantDrStatusSchema>;
+
+export const ConfigErrorSchema = z.object({ file: z.string(), message: z.string(), at: isoTime });
+
+export const ConfigStatusSchema = z.object({
+  /** Key paths set by the managed (MDM) source: locked. */
+  managedKeys: z.array(z.string()),
+  /** Set while a source is broken: the agent runs on its last good configuration. */
+  lastError: ConfigErrorSchema.optional(),
+});
+export type ConfigStatus = z.infer<typeof ConfigStatusSchema>;
+
+export const NetworkStatusSchema = z.object({
+  type: z.enum(['trusted', 'untrusted']),
+  /** The trusted-network criteria that held (empty when untrusted). */
+  matched: z.array(z.string()),
+  checkedAt: isoTime,
+});
+export type NetworkStatus = z.infer<typeof NetworkStatusSchema>;
+
+export const LogLineSchema = z.object({
+  time: isoTime,
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+  msg: z.string(),
+  component: z.string().optional(),
+  tenant: z.string().optional(),
+});
+export type LogLine = z.infer<typeof LogLineSchema>;
+
+/** A setting as the UI shows it: the effective value and whether the administrator locked it. */
+export const SettingSchema = z.object({
+  key: z.string(),
+  value: z.unknown(),
+  managed: z.boolean(),
+  description: z.string().optional(),
+});
+export type Setting = z.infer<typeof SettingSchema>;
+
 export const TenantStatusSchema = z.object({
   id: z.string().min(1),
   name: z.string(),
@@ -70,6 +124,16 @@ export const TenantStatusSchema = z.object({
   bytesOut: byteCount,
   segments: z.array(AppSegmentStatusSchema),
   syntheticIps: z.array(SyntheticIpSchema),
+  /** Whether this device holds a certificate for the tenant; `not-enrolled` needs a sign-in. */
+  enrollment: z.enum(['enrolled', 'not-enrolled']).optional(),
+  /** The tenant is pinned by the administrator (managed configuration): it cannot be removed here. */
+  managed: z.boolean().optional(),
+  /** Whether the user may turn this tenant off and on (false when its `enabled` key is managed). */
+  canToggle: z.boolean().optional(),
+  /** The forwarding profile and what it decides on the current network. */
+  forwarding: ForwardingStatusSchema.optional(),
+  /** Disaster recovery for this tenant, when a DR domain is configured. */
+  dr: TenantDrStatusSchema.optional(),
 });
 export type TenantStatus = z.infer<typeof TenantStatusSchema>;
 
@@ -78,8 +142,12 @@ export const AgentStatusSchema = z.object({
   /** Hash of the device identity's public key, for support. */
   fingerprintHash: z.string().optional(),
   tenants: z.array(TenantStatusSchema),
-  /** Agent-wide safe mode: interception is off, the OS is left untouched. */
+  /** Safe Mode: disaster recovery applies to at least one tenant (DR apps only, via a private edge). */
   safeMode: z.boolean(),
+  /** The agent's configuration sources: locked keys and the last error, if any. */
+  config: ConfigStatusSchema.optional(),
+  /** The network the device is on, as the trusted-network criteria judge it. */
+  network: NetworkStatusSchema.optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
@@ -120,6 +188,21 @@ export const LocalApiRequests = {
   removeTenant: {
     request: TenantRef.strict(),
     response: z.object({ tenant: z.string(), removed: z.boolean() }),
+  },
+  /** Settings the user may see: effective values (secrets left out), managed ones marked. */
+  settings: {
+    request: NoArgs,
+    response: z.object({ settings: z.array(SettingSchema) }),
+  },
+  /** Changes a user setting; a managed key is refused (409, code `managed`). */
+  setSetting: {
+    request: z.object({ key: z.string().min(1).max(200), value: z.unknown() }).strict(),
+    response: z.object({ key: z.string(), value: z.unknown() }),
+  },
+  /** Recent log lines (redacted) and versions, for the diagnostics view. */
+  diagnostics: {
+    request: z.object({ limit: z.number().int().min(1).max(1000).optional() }).strict(),
+    response: z.object({ version: z.string(), node: z.string(), platform: z.string(), fingerprintHash: z.string().optional(), logs: z.array(LogLineSchema) }),
   },
   /** Writes a redacted diagnostics bundle; returns where it went. */
   exportDiagnostics: {

@@ -27,6 +27,8 @@ export interface LogOptions {
   name: string;
   level?: string;
   destination?: DestinationStream;
+  /** Also keep recent lines here (after redaction), for the diagnostics view. */
+  ring?: DestinationStream;
 }
 
 /** Structured JSON logger with secret redaction; level from ZCC_LOG_LEVEL or `info`. */
@@ -37,7 +39,10 @@ export function createLogger(opts: LogOptions): Logger {
     redact: { paths: redactPaths, censor: '[redacted]' },
     base: { pid: process.pid },
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options, pino.destination(2));
+  const out = opts.destination ?? pino.destination(2);
+  if (!opts.ring) return pino(options, out);
+  // multistream filters per stream by level; 'trace' lets the logger's own level decide.
+  return pino(options, pino.multistream([{ stream: out, level: 'trace' }, { stream: opts.ring, level: 'trace' }]));
 }
 
 /** A logger that discards everything, for library callers that pass none. */

@@ -15,7 +15,7 @@ import {
 import { callerRights, type CallerRights, type RightsPolicy } from './caller-rights.js';
 
 /** Requests anyone connected may make; everything else changes state and needs read-write. */
-const READ_ONLY = new Set(['status']);
+const READ_ONLY = new Set(['status', 'settings', 'diagnostics']);
 const MAX_BODY = 16 << 10;
 
 export interface LocalApiOptions extends RightsPolicy {
