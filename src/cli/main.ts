@@ -11,6 +11,11 @@ import { printDrDemoHelp } from './demo-dr.js';
 import { startDemo } from './demo.js';
 import { printStatus } from './status.js';
 import { tenantCommand } from './tenant.js';
+import { startAgent } from './agent.js';
+import { loginCommand } from './login.js';
+import { setSetting, showSettings } from './settings.js';
+import { localApiSocket } from './status.js';
+import { createAgentClient } from '../common/localapi-client.js';
 
 const USAGE = `usage: zcc <command> [options]
 
@@ -20,13 +25,24 @@ commands:
               --partner (a second tenant with its own cloud, connector and wiki)
               --tun (intercept mode: any port of the synthetic IPs via the kernel; Linux, root)
               --dr (disaster recovery: DR domain on a local dnsmasq, a private service edge)
+  agent       run the agent (what the system service runs)
+              --config FILE (user config; default /var/lib/zcc/config.json)  --managed FILE|none
+              --state-dir DIR  --socket PATH  --os-dns (point the OS resolver at the agent)
+              --intercept (kernel intercept of the synthetic pool)  --socks HOST:PORT  --http-proxy HOST:PORT
+              --no-dns  --operator-group GROUP
+  login       sign in (or again) to a tenant through the browser   [--tenant ID] [--no-browser]
+  enroll      enroll this device with a configured tenant: a browser sign-in, or with
+              --token TOKEN and the tenant add options, an MDM-style token enrollment
+  diag        export: write a diagnostics bundle (status and recent redacted log lines)
   status      show the agent's state (per tenant: connection, auth, apps, synthetic IPs)
               --json  --data-dir DIR (a demo's agent)
-  tenant      add|remove|enable|disable a tenant of the running agent
+  tenant      add|remove|on|off a tenant of the running agent (enable|disable also accepted)
               add --tenant ID --name NAME --edge HOST:PORT --enroll HOST:PORT --ca FILE
                   --token TOKEN (or ZCC_ENROLL_TOKEN) [--server-name NAME] [--data-dir DIR]
   config      check FILE: validate an agent configuration file (JSON, plist, .reg, registry JSON dump)
               --format json|plist|reg|reg-json (default: from the name and content)
+              show [--json]: the running agent's settings (managed ones marked)
+              set KEY VALUE: change a setting of the running agent (refused for managed keys)
   cloud       run the reference cloud (enrollment + service edge)   --config FILE
   connector   run an app connector                                   --config FILE
   pse         run a private service edge (disaster recovery)          --config FILE
@@ -81,9 +97,19 @@ async function main(argv: string[]): Promise<void> {
       headless: { type: 'boolean' },
       json: { type: 'boolean' },
       format: { type: 'string' },
+      managed: { type: 'string' },
+      'state-dir': { type: 'string' },
+      socket: { type: 'string' },
+      'os-dns': { type: 'boolean' },
+      intercept: { type: 'boolean' },
+      'no-dns': { type: 'boolean' },
+      'no-browser': { type: 'boolean' },
+      'operator-group': { type: 'string' },
+      out: { type: 'string' },
     },
     allowPositionals: true,
   });
+  const client = () => createAgentClient({ socketPath: values.socket ?? localApiSocket(values['data-dir']) });
   switch (command) {
     case 'demo': {
       const log = createLogger({ name: 'zcc-demo' });
@@ -93,8 +119,43 @@ async function main(argv: string[]): Promise<void> {
       untilSignal(demo.stop);
       return;
     }
+    case 'agent': {
+      const { runtime, ready } = await startAgent({
+        config: values.config,
+        managed: values.managed,
+        stateDir: values['state-dir'],
+        socket: values.socket,
+        osDns: values['os-dns'],
+        intercept: values.intercept,
+        socks: values.socks,
+        httpProxy: values['http-proxy'],
+        noDns: values['no-dns'],
+        operatorGroup: values['operator-group'],
+      });
+      console.log(`READY ${JSON.stringify(ready)}`);
+      untilSignal(() => runtime.stop());
+      return;
+    }
+    case 'login':
+      await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
+      process.exit(0);
+      return;
+    case 'enroll':
+      if (values.token || process.env.ZCC_ENROLL_TOKEN) {
+        await tenantCommand({ action: 'add', tenant: values.tenant, name: values.name, edge: values.edge, enroll: values.enroll, serverName: values['server-name'], caFile: values.ca, token: values.token, dataDir: values['data-dir'] });
+        return;
+      }
+      await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
+      process.exit(0);
+      return;
+    case 'diag': {
+      if (positionals[0] !== 'export') throw new Error('usage: zcc diag export');
+      const out = await client().request('exportDiagnostics', {});
+      console.log(`diagnostics written to ${out.path} (${out.bytes} bytes)`);
+      return;
+    }
     case 'status':
-      await printStatus({ json: values.json, dataDir: values['data-dir'] });
+      await printStatus({ json: values.json, dataDir: values['data-dir'], socket: values.socket });
       return;
     case 'tenant':
       await tenantCommand({
@@ -110,6 +171,8 @@ async function main(argv: string[]): Promise<void> {
       });
       return;
     case 'config':
+      if (positionals[0] === 'show') return showSettings(client(), values.json ?? false);
+      if (positionals[0] === 'set') return setSetting(client(), positionals[1], positionals[2]);
       await configCommand(positionals[0], positionals.slice(1), values.format);
       return;
     case 'cloud': {

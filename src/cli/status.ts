@@ -10,9 +10,13 @@ export function localApiSocket(dataDir?: string): string {
 
 function human(s: AgentStatus): string {
   const lines = [`zcc agent ${s.version}${s.safeMode ? '  SAFE MODE' : ''}`];
+  if (s.config?.lastError) lines.push(`configuration error: ${s.config.lastError.message} (using the last good configuration)`);
+  if (s.network) lines.push(`network: ${s.network.type}${s.network.matched.length ? ` (${s.network.matched.join(', ')})` : ''}`);
   for (const t of s.tenants) {
     const auth = t.needsReauth ? 'needs re-authentication' : t.authExpiresAt ? `auth until ${t.authExpiresAt}` : '';
-    lines.push(`${t.id} (${t.name}): ${t.connection}${t.error ? ` — ${t.error}` : ''}`);
+    lines.push(`${t.id} (${t.name}): ${t.connection}${t.error ? ` — ${t.error}` : ''}${t.managed ? '  (managed)' : ''}`);
+    if (t.forwarding) lines.push(`  forwarding: ${t.forwarding.reason}`);
+    if (t.dr) lines.push(`  disaster recovery: ${t.dr.mode}${t.dr.active ? ' (SAFE MODE)' : ''}`);
     lines.push(`  user ${t.user ?? '-'}  edge ${t.edge ?? '-'}  ${auth}`);
     lines.push(`  bytes in ${t.bytesIn}  out ${t.bytesOut}`);
     for (const seg of t.segments) lines.push(`  app ${seg.name}: ${seg.domains.join(', ')}`);
@@ -22,8 +26,8 @@ function human(s: AgentStatus): string {
 }
 
 /** `zcc status [--json] [--data-dir DIR]`. */
-export async function printStatus(opts: { json?: boolean; dataDir?: string }): Promise<void> {
-  const socketPath = localApiSocket(opts.dataDir);
+export async function printStatus(opts: { json?: boolean; dataDir?: string; socket?: string }): Promise<void> {
+  const socketPath = opts.socket ?? localApiSocket(opts.dataDir);
   const client = createAgentClient({ socketPath });
   let status: AgentStatus;
   try {

@@ -42,12 +42,16 @@ export async function tenantCommand(a: TenantArgs): Promise<void> {
       await client.request('removeTenant', { tenant });
       console.log(`tenant ${tenant} removed`);
       return;
+    case 'on':
+    case 'off':
     case 'enable':
-    case 'disable':
-      await client.request('setTenantEnabled', { tenant, enabled: a.action === 'enable' });
-      console.log(`tenant ${tenant} ${a.action}d`);
+    case 'disable': {
+      const enabled = a.action === 'on' || a.action === 'enable';
+      await client.request('setTenantEnabled', { tenant, enabled });
+      console.log(`tenant ${tenant} ${enabled ? 'on' : 'off'}`);
       return;
+    }
     default:
-      throw new Error('usage: zcc tenant add|remove|enable|disable --tenant ID [...]');
+      throw new Error('usage: zcc tenant add|remove|on|off --tenant ID [...]');
   }
 }

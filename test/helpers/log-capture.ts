@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../../src/common/log.js';
 
 export interface LogLine {
@@ -13,7 +14,8 @@ export class LogCapture {
   readonly raw: string[] = [];
   readonly log: Logger;
 
-  constructor(name = 'test') {
+  /** `ring`: also feed this stream (the agent's diagnostics ring), as the agent's own logger does. */
+  constructor(name = 'test', ring?: DestinationStream) {
     const sink = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
         for (const text of chunk.toString('utf8').split('\n')) {
@@ -24,7 +26,7 @@ export class LogCapture {
         cb();
       },
     });
-    this.log = createLogger({ name, level: process.env.ZCC_TEST_LOG_LEVEL ?? 'debug', destination: sink });
+    this.log = createLogger({ name, level: process.env.ZCC_TEST_LOG_LEVEL ?? 'debug', destination: sink, ring });
   }
 
   find(pred: (l: LogLine) => boolean): LogLine | undefined {

@@ -105,7 +105,7 @@ export const AgentTenantConfig = z.strictObject({
 export type AgentTenantConfig = z.infer<typeof AgentTenantConfig>;
 
 export const DnsSettings = z.strictObject({
-  listen: listenAddress.default('127.0.0.1:53').describe('Address of the agent DNS server (UDP and TCP); the OS resolver is pointed here.'),
+  listen: listenAddress.default('127.0.1.53:53').describe('Address of the agent DNS server (UDP and TCP); the OS resolver is pointed here (port 53: resolv.conf cannot name another).'),
   searchDomains: z.array(dnsName).max(32).default([]).describe('Domains that complete short names (seed: DNS search domains).'),
   domainValidation: z.boolean().default(false).describe('A short name not found within the search domains gets NXDOMAIN instead of continuing through the OS.'),
   poolCidr: poolCidr.default('100.64.0.0/10').describe('Synthetic IP pool: one address per app name.'),
@@ -119,6 +119,8 @@ export const DrSettings = z.strictObject({
   resolvers: z.array(ipAddress).max(8).optional().describe('Resolvers to ask for the DR record; the OS resolvers when absent.'),
   requireSigned: z.boolean().default(true).describe('Refuse unsigned DR records. Activation and deactivation must be alike.'),
   maxAssertionAgeHours: z.number().int().min(1).max(8_760).default(168).meta(doc('hours')).describe('During DR the IdP is unreachable: a SAML assertion stays valid until its start + this age (default: the 7-day auth timeout).'),
+  psePort: z.number().int().min(1).max(65_535).default(443).describe('Port of the private service edges named by the DR domain\'s A records.'),
+  testGroup: z.boolean().default(false).describe('This device is in the DR test group: mode `test` applies to it while the cloud stays up.'),
 });
 export type DrSettings = z.infer<typeof DrSettings>;
 

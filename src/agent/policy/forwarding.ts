@@ -29,3 +29,9 @@ export interface ForwardingDecision {
 export function forwardingDecision(profile: ForwardingProfile, trusted: boolean): ForwardingDecision {
   return { profile, networkType: trusted ? 'trusted' : 'untrusted', action: shouldTunnel(profile, trusted) };
 }
+
+/** One line for status and the UI, e.g. "profile untrusted-only on a trusted network: direct". */
+export function forwardingReason(d: ForwardingDecision): string {
+  const profile = { always: 'tunnel always', 'untrusted-only': 'tunnel only off trusted networks', never: 'tunnel never' }[d.profile];
+  return `${profile}; ${d.networkType} network: ${d.action === 'tunnel' ? 'through the tunnel' : 'not through the tunnel'}`;
+}

@@ -69,6 +69,11 @@ export interface GatherOptions {
   lookupTimeoutMs?: number;
   lookup?: (name: string) => Promise<string[]>;
   interfaces?: () => NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+  /**
+   * The network's DNS servers when resolv.conf no longer says them: while the agent holds the
+   * OS resolver, resolv.conf names the agent, and the upstreams it learned are the real ones.
+   */
+  dnsServers?: () => readonly string[] | undefined;
 }
 
 async function readOptional(file: string): Promise<string | undefined> {
@@ -111,6 +116,8 @@ async function resolveWithTimeout(name: string, opts: GatherOptions): Promise<st
 
 export async function gatherFacts(opts: GatherOptions = {}): Promise<NetworkFacts> {
   const resolv = parseResolvConf((await readOptional(opts.resolvConfPath ?? '/etc/resolv.conf')) ?? '');
+  const learned = opts.dnsServers?.();
+  if (learned) resolv.dnsServers = learned.map((u) => u.replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/^([\d.]+):\d+$/, '$1'));
   const ifaces = (opts.interfaces ?? os.networkInterfaces)();
   const addresses = Object.values(ifaces).flatMap((list) => (list ?? []).map((i) => i.address));
   const [gateways, lookups] = await Promise.all([
