@@ -46,7 +46,7 @@ describe('precedence', () => {
     await l.setUserValue('timeouts.tcpOpenIdleSeconds', 600);
     const { config, managedKeys, lastError } = l.state;
     expect(lastError).toBeUndefined();
-    expect(config.dns).toEqual({ listen: '127.0.0.1:53', searchDomains: ['corp.example'], domainValidation: true, poolCidr: '100.64.0.0/10' });
+    expect(config.dns).toEqual({ listen: '127.0.1.53:53', searchDomains: ['corp.example'], domainValidation: true, poolCidr: '100.64.0.0/10' });
     expect(config.timeouts).toEqual({ tcpHalfClosedIdleSeconds: 360, tcpOpenIdleSeconds: 600, udpIdleSeconds: 30, authWarningBeforeSeconds: 1_800 });
     expect(managedKeys).toEqual(['dns.domainValidation', 'timeouts.udpIdleSeconds']);
     expect(JSON.parse(await readFile(userFile, 'utf8'))).toEqual({ dns: { searchDomains: ['corp.example'] }, timeouts: { tcpOpenIdleSeconds: 600 } });

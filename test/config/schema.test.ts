@@ -22,7 +22,7 @@ describe('the schema', () => {
   it('has the documented defaults', () => {
     const d = defaultAgentConfig();
     expect(d.tenants).toEqual([]);
-    expect(d.dns).toEqual({ listen: '127.0.0.1:53', searchDomains: [], domainValidation: false, poolCidr: '100.64.0.0/10' });
+    expect(d.dns).toEqual({ listen: '127.0.1.53:53', searchDomains: [], domainValidation: false, poolCidr: '100.64.0.0/10' });
     expect(d.dr).toBeUndefined();
     expect(d.trustedNetwork).toEqual({ match: 'any' });
     expect(d.timeouts).toEqual({ tcpHalfClosedIdleSeconds: 360, tcpOpenIdleSeconds: 0, udpIdleSeconds: 60, authWarningBeforeSeconds: 1_800 });
@@ -71,8 +71,10 @@ describe('layers', () => {
       'dr.domain',
       'dr.maxAssertionAgeHours',
       'dr.pollIntervalSeconds',
+      'dr.psePort',
       'dr.publicKey',
       'dr.requireSigned',
+      'dr.testGroup',
     ]);
   });
 
