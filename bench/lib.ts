@@ -25,6 +25,10 @@ export interface BenchOptions {
   only: string[];
   /** Progress lines go here (stderr), so stdout stays clean for --json. */
   log: (line: string) => void;
+  /** Length of each timed phase of rate benchmarks (dns), in seconds; their default when unset. */
+  seconds?: number;
+  /** Concurrent idle connections of the path benchmark's memory row; its default when unset. */
+  conns?: number;
 }
 
 /** One reported row: a primary figure and the baseline measured in the same run. */
@@ -39,7 +43,7 @@ export interface BenchResult {
   baseline: string;
   baselineValue: number;
   /** Secondary figures copied verbatim into the JSON line. */
-  figures: Record<string, number | string>;
+  figures: Record<string, number | string | boolean>;
   description: string;
 }
 
@@ -56,7 +60,7 @@ export function ratioOf(r: BenchResult): number {
 }
 
 /** Flattens a result into the one-line JSON object printed by `--json`. */
-export function toJsonRecord(r: BenchResult): Record<string, number | string> {
+export function toJsonRecord(r: BenchResult): Record<string, number | string | boolean> {
   const cap = r.metric.charAt(0).toUpperCase() + r.metric.slice(1);
   return {
     bench: r.bench,

@@ -8,10 +8,12 @@
 // To add a benchmark: create bench/<name>.bench.ts exporting a `Benchmark` (see lib.ts) and
 // append it to REGISTRY below. Each row must carry a baseline measured in the same run.
 import { ratioOf, toJsonRecord, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { dnsBenchmark } from './dns.bench.js';
 import { interceptBenchmark } from './intercept.bench.js';
 import { muxBenchmark } from './mux.bench.js';
+import { pathBenchmark } from './path.bench.js';
 
-export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark];
+export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark, dnsBenchmark, pathBenchmark];
 
 interface Cli {
   json: boolean;
@@ -20,12 +22,16 @@ interface Cli {
   sizeMiB: number;
   repeat: number;
   writeKiB: number;
+  seconds?: number;
+  conns?: number;
 }
 
-const USAGE = `usage: zcc-bench [--json] [--only NAME[,NAME...]] [--size MiB] [--repeat N] [--write-kib KiB] [--list]
+const USAGE = `usage: zcc-bench [--json] [--only NAME[,NAME...]] [--size MiB] [--repeat N] [--write-kib KiB] [--seconds S] [--conns N] [--list]
   --only    benchmark name (e.g. mux) or row name(s); a trailing * matches a prefix (mux-*)
   --size    MiB moved per throughput measurement (default 256)
   --repeat  measured rounds, cases interleaved, medians reported (default 3)
+  --seconds length of each timed phase of rate measurements (dns; default 2)
+  --conns   idle tunneled connections held by path-idle-10k (default 10000)
   --json    one JSON object per line per row, with its baseline and ratio`;
 
 function parseArgs(argv: readonly string[]): Cli {
@@ -57,6 +63,12 @@ function parseArgs(argv: readonly string[]): Cli {
         break;
       case '--write-kib':
         cli.writeKiB = num('--write-kib', value());
+        break;
+      case '--seconds':
+        cli.seconds = num('--seconds', value());
+        break;
+      case '--conns':
+        cli.conns = Math.round(num('--conns', value()));
         break;
       case '-h':
       case '--help':
@@ -121,6 +133,8 @@ async function main(): Promise<void> {
       repeat: cli.repeat,
       only: rowFilter,
       log,
+      ...(cli.seconds !== undefined ? { seconds: cli.seconds } : {}),
+      ...(cli.conns !== undefined ? { conns: cli.conns } : {}),
     };
     log(`# ${b.name}: ${b.description} (size ${cli.sizeMiB} MiB, ${cli.writeKiB} KiB writes, ${cli.repeat} rounds)`);
     const rows = await b.run(opts);

@@ -1,0 +1,147 @@
+// The whole zero-trust path of the `path` and `dns` benchmarks as separate processes, all on
+// loopback and ephemeral ports:
+//
+//   client (the benchmark process) → agent (world-agent.ts: SOCKS5, DNS) ⇒ Z-Tunnel (mTLS 1.3,
+//   HTTP/2) ⇒ edge + connector (world-cloud.ts, the test harness's reference cloud) → apps
+//   (world-apps.ts)
+//
+// The agent has a process to itself, so no load generator or server shares its event loop.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { forkTs, nextMessage, stopChild } from './lib.js';
+import type { AgentArgs, AgentMemory, AgentReady } from './world-agent.js';
+import type { AppsCounts, AppsReady } from './world-apps.js';
+import type { CloudArgs, CloudReady } from './world-cloud.js';
+
+const here = (f: string): string => new URL(f, import.meta.url).pathname;
+
+/**
+ * The agent runs as JavaScript on plain Node, as an installed agent does (dist/), not through
+ * the tsx loader the other bench processes use: tsx alone holds about 40 MB of resident memory,
+ * which would be counted as the agent's. esbuild bundles world-agent.ts and the agent sources it
+ * imports (packages stay external, resolved from node_modules) into node_modules/.cache.
+ */
+async function bundleAgent(): Promise<{ file: string; remove(): void }> {
+  const dir = join(here('..'), 'node_modules', '.cache', 'zcc-bench', String(process.pid));
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'world-agent.mjs');
+  await build({ entryPoints: [here('./world-agent.ts')], outfile: file, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' });
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Resident memory of an idle Node process with and without the tsx loader, in KiB. */
+export async function tsxLoaderKiB(): Promise<number> {
+  const idle = 'process.send({ type: "up" }); process.on("message", () => process.exit(0));';
+  const rss = async (execArgv: string[]): Promise<number> => {
+    const c = spawn(process.execPath, [...execArgv, '-e', idle], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    await nextMessage(c, (m): m is { type: 'up' } => (m as { type?: string }).type === 'up');
+    await new Promise((r) => setTimeout(r, 500));
+    const kib = procMemory(c.pid ?? 0).rssKiB;
+    await stopChild(c);
+    return kib;
+  };
+  return (await rss(['--import', import.meta.resolve('tsx')])) - (await rss([]));
+}
+
+/** App names of the benchmarks; the connector dials them on the apps process's ports. */
+export const APP_DOMAIN = 'apps.bench.test';
+export const PATH_HOSTS = { bulk: 'bulk.path.bench.test', http: 'http.path.bench.test', idle: 'idle.path.bench.test' } as const;
+/** Ports the client asks for (the connector maps them to the apps' ephemeral ports). */
+export const PATH_PORTS = { bulk: 9000, http: 80, idle: 7000 } as const;
+
+export interface World {
+  apps: AppsReady;
+  cloud: CloudReady;
+  agent: AgentReady;
+  children: { apps: ChildProcess; cloud: ChildProcess; agent: ChildProcess };
+  appCounts(): Promise<AppsCounts>;
+  agentMemory(): Promise<AgentMemory>;
+  dnsStats(): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+const is =
+  <T extends { type: string }>(type: T['type']) =>
+  (m: unknown): m is T =>
+    typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+
+export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promise<World> {
+  const started: ChildProcess[] = [];
+  try {
+    const appsChild = forkTs(here('./world-apps.ts'));
+    started.push(appsChild);
+    const apps = await nextMessage(appsChild, is<AppsReady>('apps'));
+    const at = (port: number): string => `127.0.0.1:${port}`;
+    const cloudArgs: CloudArgs = {
+      segments: [
+        // Every name under the wildcard is an app; the DNS benchmark asks for a thousand of them.
+        { id: 'bench-apps', name: 'Bench apps', domains: [`*.${APP_DOMAIN}`], tcpPorts: [{ from: 80, to: 80 }] },
+        {
+          id: 'bench-path',
+          name: 'Bench path',
+          domains: Object.values(PATH_HOSTS),
+          tcpPorts: Object.values(PATH_PORTS).map((p) => ({ from: p, to: p })),
+        },
+      ],
+      servers: {
+        [`*.${APP_DOMAIN}`]: at(apps.ports.http),
+        [`${PATH_HOSTS.bulk}:${PATH_PORTS.bulk}`]: at(apps.ports.bulk),
+        [`${PATH_HOSTS.http}:${PATH_PORTS.http}`]: at(apps.ports.http),
+        [`${PATH_HOSTS.idle}:${PATH_PORTS.idle}`]: at(apps.ports.idle),
+      },
+    };
+    const cloudChild = forkTs(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)]);
+    started.push(cloudChild);
+    const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud'));
+    const agentArgs: AgentArgs = { cloud, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
+    const bundle = await bundleAgent();
+    const agentChild = fork(bundle.file, [JSON.stringify(agentArgs)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    started.push(agentChild);
+    const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => bundle.remove());
+    const ask = <T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> => {
+      const p = nextMessage(child, is<T>(type), 30_000);
+      child.send({ type });
+      return p;
+    };
+    return {
+      apps,
+      cloud,
+      agent,
+      children: { apps: appsChild, cloud: cloudChild, agent: agentChild },
+      appCounts: () => ask<AppsCounts>(appsChild, 'counts'),
+      agentMemory: () => ask<AgentMemory>(agentChild, 'mem'),
+      dnsStats: async () => (await ask<{ type: 'dns-stats'; stats: Record<string, unknown> }>(agentChild, 'dns-stats')).stats,
+      async stop() {
+        // The agent first, so the cloud sees an orderly disconnect rather than a reset storm.
+        for (const c of [agentChild, cloudChild, appsChild]) await stopChild(c);
+      },
+    };
+  } catch (err) {
+    for (const c of started.reverse()) await stopChild(c).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Resident set (VmRSS) and its peak (VmHWM) of a process, from /proc/PID/status, in KiB. */
+export function procMemory(pid: number): { rssKiB: number; hwmKiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return { rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/PID/stat. */
+export function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
+/** The soft and hard RLIMIT_NOFILE of a process, from /proc/PID/limits. */
+export function nofileLimit(pid: number | 'self' = 'self'): { soft: number; hard: number } {
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  const n = (s: string | undefined): number => (s === 'unlimited' ? Infinity : Number(s));
+  return { soft: n(line?.[1]), hard: n(line?.[2]) };
+}
