@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { Logger } from '../common/log.js';
-import { createAgentClient } from '../common/localapi-client.js';
-import { isLocalApiRequestName } from '../common/localapi-schema.js';
+import { isUiRequestName } from '../common/bridge.js';
+import { LocalApiCallError, createAgentClient } from '../common/localapi-client.js';
 import { buildRenderer, PROJECT_ROOT } from '../../scripts/build-renderer.js';
 
 export interface WebUi {
@@ -75,7 +75,8 @@ export async function startWebUi(opts: { listen: { host: string; port: number };
       return;
     }
     const name = rest.startsWith('api/request/') ? rest.slice('api/request/'.length) : '';
-    if (req.method === 'POST' && isLocalApiRequestName(name)) {
+    // Only what the UI may ask (the Electron main process allows the same list).
+    if (req.method === 'POST' && isUiRequestName(name)) {
       let body = '';
       req.on('data', (c: Buffer) => {
         body += c.toString();
@@ -91,7 +92,11 @@ export async function startWebUi(opts: { listen: { host: string; port: number };
         // The local API validates the arguments against the shared schema.
         (agent.request as (n: string, a: unknown) => Promise<unknown>)(name, args).then(
           (out) => send(200, 'application/json', JSON.stringify(out)),
-          (err: Error) => send(502, 'application/json', JSON.stringify({ error: err.message })),
+          // The agent's own refusals (400 bad arguments, 409 managed setting, …) pass through.
+          (err: Error) =>
+            err instanceof LocalApiCallError && err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500
+              ? send(err.statusCode, 'application/json', JSON.stringify({ error: err.message, ...(err.code ? { code: err.code } : {}) }))
+              : send(502, 'application/json', JSON.stringify({ error: err.message })),
         );
       });
       return;

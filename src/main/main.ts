@@ -3,13 +3,15 @@
  * and the UI window opens on demand. The app holds no secrets and talks only to the agent's
  * local API. Logic lives in pure modules (controller, tray-state, security) next to this file.
  */
-import { BrowserWindow, app, shell } from 'electron';
+import { BrowserWindow, Notification, app, shell } from 'electron';
 import { LOCALAPI_DEFAULT_SOCKET, LOCALAPI_SOCKET_ENV } from '../common/localapi-schema.js';
 import { createAgentClient } from '../common/localapi-client.js';
 import { appPaths } from './app-paths.js';
 import { createController, type Controller } from './controller.js';
 import { registerIpc } from './ipc.js';
+import { createNotifier } from './notifier.js';
 import { createTray, type ZccTray } from './tray.js';
+import { traySettingsFrom } from './ui-settings.js';
 import { createMainWindow, installGlobalGuards } from './window.js';
 
 let win: BrowserWindow | undefined;
@@ -32,9 +34,22 @@ function showWindow(): void {
 function start(): void {
   const paths = appPaths(app.getAppPath());
   const socketPath = process.env[LOCALAPI_SOCKET_ENV] ?? LOCALAPI_DEFAULT_SOCKET;
+  const notifier = createNotifier({
+    show: (n) => {
+      if (Notification.isSupported()) new Notification({ title: n.title, body: n.body }).show();
+    },
+  });
   const ctl = createController({
     client: createAgentClient({ socketPath }),
-    onStatus: (status) => tray?.update(status),
+    onStatus: (status) => {
+      tray?.update(status);
+      notifier.update(status);
+    },
+    onSettings: (settings) => {
+      const s = traySettingsFrom(settings);
+      tray?.update(ctl.latest(), { hiddenItems: s.hiddenMenuItems });
+      if (s.authWarningBeforeSeconds !== undefined) notifier.setOptions({ reauthWarnSeconds: s.authWarningBeforeSeconds });
+    },
     send: (channel, payload) => {
       if (win && !win.isDestroyed()) win.webContents.send(channel, payload);
     },
@@ -48,7 +63,11 @@ function start(): void {
   registerIpc(ctl, paths.rendererDir);
   tray = createTray(paths.iconsDir, (action) => ctl.handleTrayAction(action));
   const stop = ctl.start();
+  // "Sign-in expires soon" becomes true with time alone.
+  const ticker = setInterval(() => notifier.tick(), 60_000);
+  ticker.unref();
   app.once('will-quit', () => {
+    clearInterval(ticker);
     stop();
     tray?.destroy();
   });

@@ -3,6 +3,15 @@
  * unit-tested as plain functions; tray.ts turns the model into an Electron Menu.
  */
 import type { AgentStatus, ConnectionState, TenantStatus } from '../common/localapi-schema.js';
+import {
+  directReason,
+  tenantCanToggle,
+  tenantForwardsDirect,
+  tenantInSafeMode,
+  tenantIsOn,
+  tenantNeedsSignIn,
+  tenantNotEnrolled,
+} from '../common/status-view.js';
 
 export const TRAY_ICON_STATES = [
   'connected',
@@ -19,8 +28,9 @@ export type MaybeStatus = AgentStatus | undefined;
 
 /**
  * The aggregate state over all tenants, most urgent first: agent safe mode, any error (or no
- * agent), any tenant needing sign-in, any tenant in safe mode, any tenant on its way up, any
- * tenant connected; otherwise disconnected (also with no tenants).
+ * agent), any tenant needing sign-in (re-auth or not enrolled), any tenant in safe mode (DR
+ * active), any tenant on its way up, any tenant connected; otherwise disconnected (also with
+ * no tenants).
  */
 export function trayStateFor(status: MaybeStatus): TrayIconState {
   if (!status) return 'error';
@@ -28,8 +38,8 @@ export function trayStateFor(status: MaybeStatus): TrayIconState {
   const tenants = status.tenants;
   const any = (pred: (t: TenantStatus) => boolean): boolean => tenants.some(pred);
   if (any((t) => t.connection === 'error')) return 'error';
-  if (any((t) => t.needsReauth)) return 'needs-reauth';
-  if (any((t) => t.connection === 'safe-mode')) return 'safe-mode';
+  if (any(tenantNeedsSignIn)) return 'needs-reauth';
+  if (any(tenantInSafeMode)) return 'safe-mode';
   if (any((t) => t.connection === 'connecting' || t.connection === 'authenticating')) return 'connecting';
   if (any((t) => t.connection === 'connected')) return 'connected';
   return 'disconnected';
@@ -62,18 +72,34 @@ export function connectionLabel(state: ConnectionState): string {
   return CONNECTION_LABELS[state];
 }
 
+/** What a tenant is doing, in a few words: `Connected as ada@acme.test`, `off (trusted network)`. */
+function tenantState(t: TenantStatus): string {
+  if (tenantNotEnrolled(t)) return 'Not signed in';
+  if (t.connection === 'error') return t.error ? `Error (${t.error})` : 'Error';
+  if (t.dr?.active) return 'Safe mode (disaster recovery)';
+  if (tenantForwardsDirect(t) && tenantIsOn(t)) return `off (${directReason(t)})`;
+  if (t.connection === 'connected' && t.user) return `Connected as ${t.user}`;
+  return connectionLabel(t.connection);
+}
+
 /** One line describing a tenant, e.g. `Acme: Connected as ada@acme.test`. */
 export function tenantStatusLine(t: TenantStatus): string {
-  let line = `${t.name}: ${connectionLabel(t.connection)}`;
-  if (t.connection === 'error' && t.error) line += ` (${t.error})`;
-  else if (t.connection === 'connected' && t.user) line += ` as ${t.user}`;
-  if (t.needsReauth) line += ' — sign-in required';
-  return line;
+  return `${t.name}: ${tenantState(t)}${tenantNeedsSignIn(t) ? ' — sign-in required' : ''}`;
+}
+
+/** Menu items an administrator may hide (`ui.hiddenMenuItems`). */
+export const HIDEABLE_MENU_ITEMS = ['open', 'reauth', 'exportDiagnostics', 'quit'] as const;
+export type HideableMenuItem = (typeof HIDEABLE_MENU_ITEMS)[number];
+
+export interface TrayMenuOptions {
+  /** From the agent setting `ui.hiddenMenuItems`; unknown names are ignored. */
+  hiddenItems?: readonly string[];
 }
 
 export type TrayAction =
   | { type: 'open' }
   | { type: 'reauth'; tenants: string[] }
+  | { type: 'setTenantEnabled'; tenant: string; enabled: boolean }
   | { type: 'exportDiagnostics' }
   | { type: 'quit' };
 
@@ -83,45 +109,68 @@ export type TrayMenuItem =
   | { kind: 'action'; label: string; enabled: boolean; action: TrayAction };
 
 /**
- * Tenants the "Re-authenticate" item acts on: those that need it, or else the connected ones
- * (a voluntary refresh). Empty means the item is disabled.
+ * Tenants the "Re-authenticate" item acts on: those that need a sign-in (re-auth or not
+ * enrolled), or else the connected ones (a voluntary refresh). Empty means it is disabled.
  */
 export function reauthTargets(status: MaybeStatus): string[] {
   if (!status) return [];
-  const needing = status.tenants.filter((t) => t.needsReauth);
+  const needing = status.tenants.filter(tenantNeedsSignIn);
   const targets = needing.length > 0 ? needing : status.tenants.filter((t) => t.connection === 'connected');
   return targets.map((t) => t.id);
 }
 
-export function trayMenuModel(status: MaybeStatus): TrayMenuItem[] {
+/** "Turn X off/on" for every tenant whose policy lets the user toggle it. */
+function toggleItems(status: MaybeStatus): TrayMenuItem[] {
+  return (status?.tenants ?? []).filter(tenantCanToggle).map((t) => {
+    const on = tenantIsOn(t);
+    return {
+      kind: 'action',
+      label: `Turn ${t.name} ${on ? 'off' : 'on'}`,
+      enabled: true,
+      action: { type: 'setTenantEnabled', tenant: t.id, enabled: !on },
+    };
+  });
+}
+
+/** Drops separators at either end and next to each other (left by hidden items). */
+function tidySeparators(items: TrayMenuItem[]): TrayMenuItem[] {
+  const out: TrayMenuItem[] = [];
+  for (const item of items) {
+    if (item.kind === 'separator' && (out.length === 0 || out.at(-1)?.kind === 'separator')) continue;
+    out.push(item);
+  }
+  while (out.at(-1)?.kind === 'separator') out.pop();
+  return out;
+}
+
+/**
+ * Status lines (safe mode, a broken configuration, one per tenant), then Open,
+ * Re-authenticate, Export diagnostics, the tenant toggles, Quit — minus the hidden items.
+ */
+export function trayMenuModel(status: MaybeStatus, opts: TrayMenuOptions = {}): TrayMenuItem[] {
   const lines: TrayMenuItem[] = [];
   if (!status) {
     lines.push({ kind: 'status', label: 'Agent not reachable' });
   } else {
-    if (status.safeMode) lines.push({ kind: 'status', label: 'Safe mode: traffic is not intercepted' });
+    if (status.safeMode) lines.push({ kind: 'status', label: 'Safe mode: disaster recovery, DR apps only' });
+    if (status.config?.lastError) lines.push({ kind: 'status', label: 'Configuration error: using the last good configuration' });
     if (status.tenants.length === 0) lines.push({ kind: 'status', label: 'No tenants enrolled' });
     for (const t of status.tenants) lines.push({ kind: 'status', label: tenantStatusLine(t) });
   }
   const reauth = reauthTargets(status);
-  return [
+  const hidden = new Set((opts.hiddenItems ?? []).filter((i) => (HIDEABLE_MENU_ITEMS as readonly string[]).includes(i)));
+  const items: TrayMenuItem[] = [
     ...lines,
     { kind: 'separator' },
     { kind: 'action', label: 'Open zcc', enabled: true, action: { type: 'open' } },
-    {
-      kind: 'action',
-      label: 'Re-authenticate',
-      enabled: reauth.length > 0,
-      action: { type: 'reauth', tenants: reauth },
-    },
-    {
-      kind: 'action',
-      label: 'Export diagnostics…',
-      enabled: status !== undefined,
-      action: { type: 'exportDiagnostics' },
-    },
+    { kind: 'action', label: 'Re-authenticate', enabled: reauth.length > 0, action: { type: 'reauth', tenants: reauth } },
+    { kind: 'action', label: 'Export diagnostics…', enabled: status !== undefined, action: { type: 'exportDiagnostics' } },
+    { kind: 'separator' },
+    ...toggleItems(status),
     { kind: 'separator' },
     { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } },
   ];
+  return tidySeparators(items.filter((item) => item.kind !== 'action' || !hidden.has(item.action.type)));
 }
 
 /** Tooltip: the aggregate state plus one line per tenant. */

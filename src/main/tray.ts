@@ -8,6 +8,7 @@ import {
   type MaybeStatus,
   type TrayAction,
   type TrayMenuItem,
+  type TrayMenuOptions,
 } from './tray-state.js';
 
 export type TrayActionHandler = (action: TrayAction) => void;
@@ -27,7 +28,8 @@ export function menuTemplate(items: TrayMenuItem[], onAction: TrayActionHandler)
 }
 
 export interface ZccTray {
-  update(status: MaybeStatus): void;
+  /** Redraws icon, tooltip and menu; `menu` (hidden items) is kept until given again. */
+  update(status: MaybeStatus, menu?: TrayMenuOptions): void;
   destroy(): void;
 }
 
@@ -40,14 +42,16 @@ export function createTray(iconsDir: string, onAction: TrayActionHandler): ZccTr
   const tray = new Tray(nativeImage.createFromPath(currentIcon));
   tray.on('click', () => onAction({ type: 'open' }));
 
-  const update = (status: MaybeStatus): void => {
+  let menuOptions: TrayMenuOptions = {};
+  const update = (status: MaybeStatus, menu?: TrayMenuOptions): void => {
+    if (menu) menuOptions = menu;
     const next = iconPath(status);
     if (next !== currentIcon) {
       currentIcon = next;
       tray.setImage(nativeImage.createFromPath(next));
     }
     tray.setToolTip(trayTooltip(status));
-    tray.setContextMenu(Menu.buildFromTemplate(menuTemplate(trayMenuModel(status), onAction)));
+    tray.setContextMenu(Menu.buildFromTemplate(menuTemplate(trayMenuModel(status, menuOptions), onAction)));
   };
   update(undefined);
   return { update, destroy: () => tray.destroy() };

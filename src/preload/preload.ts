@@ -4,8 +4,8 @@
  * (out/preload/preload.cjs) by scripts/build-renderer.ts, since sandboxed preloads cannot be ESM.
  */
 import { contextBridge, ipcRenderer, type IpcRenderer, type IpcRendererEvent } from 'electron';
-import { BRIDGE_KEY, IPC_CHANNELS, type IpcChannel, type Unsubscribe, type ZccBridge } from '../common/bridge.js';
-import type { AgentStatus, LocalApiRequestName, LocalApiResponse } from '../common/localapi-schema.js';
+import { BRIDGE_KEY, IPC_CHANNELS, type IpcChannel, type UiRequestName, type Unsubscribe, type ZccBridge } from '../common/bridge.js';
+import type { AgentStatus, LocalApiResponse } from '../common/localapi-schema.js';
 
 export type BridgeIpc = Pick<IpcRenderer, 'invoke' | 'on' | 'removeListener'>;
 
@@ -21,8 +21,11 @@ export function createBridge(ipc: BridgeIpc): ZccBridge {
     getStatus: () => ipc.invoke(IPC_CHANNELS.getStatus) as Promise<AgentStatus>,
     onStatus: (cb: (status: AgentStatus) => void) => subscribe(IPC_CHANNELS.status, cb),
     onAgentError: (cb: (reason: string) => void) => subscribe(IPC_CHANNELS.agentError, cb),
-    request: <K extends LocalApiRequestName>(name: K, args: unknown) =>
+    request: <K extends UiRequestName>(name: K, args: unknown) =>
       ipc.invoke(IPC_CHANNELS.request, name, args) as Promise<LocalApiResponse<K>>,
+    openLoginUrl: async (url: string): Promise<void> => {
+      await ipc.invoke(IPC_CHANNELS.openLoginUrl, url);
+    },
   });
 }
 

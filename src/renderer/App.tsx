@@ -1,42 +1,33 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import type { ZccBridge } from '../common/bridge.js';
-import type { AgentStatus } from '../common/localapi-schema.js';
+import { ConfigErrorBanner, NetworkLine, SafeModeBanner } from './components/StatusBanners';
+import { DiagnosticsView } from './components/DiagnosticsView';
+import { SettingsView } from './components/SettingsView';
+import { TabPanel, Tabs, type TabDef } from './components/Tabs';
 import { TenantCard } from './components/TenantCard';
-import { errorMessage } from './format';
+import { shownStatus, useAgentStatus } from './use-agent-status';
+import { useNow } from './use-now';
 
-type View =
-  | { kind: 'loading' }
-  | { kind: 'ready'; status: AgentStatus }
-  | { kind: 'unavailable'; reason: string; last?: AgentStatus };
+type TabId = 'status' | 'settings' | 'diagnostics';
+const TABS: readonly TabDef<TabId>[] = [
+  { id: 'status', label: 'Status' },
+  { id: 'settings', label: 'Settings' },
+  { id: 'diagnostics', label: 'Diagnostics' },
+];
 
-/** Starts from one snapshot, then follows pushed changes; renders only. */
+/** The window: agent-wide banners on every view, then Status, Settings or Diagnostics. */
 export function App({ bridge }: { bridge: ZccBridge }) {
-  const [view, setView] = useState<View>({ kind: 'loading' });
+  const view = useAgentStatus(bridge);
+  const [tab, setTab] = useState<TabId>('status');
+  const now = useNow();
+  const status = shownStatus(view);
 
-  useEffect(() => {
-    let alive = true;
-    const offStatus = bridge.onStatus((status) => setView({ kind: 'ready', status }));
-    const offError = bridge.onAgentError((reason) =>
-      setView((prev) => ({ kind: 'unavailable', reason, last: prev.kind === 'ready' ? prev.status : undefined })),
-    );
-    bridge.getStatus().then(
-      // A status pushed meanwhile is newer than this answer: keep it.
-      (status) => alive && setView((prev) => (prev.kind === 'ready' ? prev : { kind: 'ready', status })),
-      (err: unknown) => alive && setView({ kind: 'unavailable', reason: errorMessage(err) }),
-    );
-    return () => {
-      alive = false;
-      offStatus();
-      offError();
-    };
-  }, [bridge]);
-
-  const status = view.kind === 'ready' ? view.status : view.kind === 'unavailable' ? view.last : undefined;
   return (
     <main className="app" aria-labelledby="app-title" aria-busy={view.kind === 'loading'}>
       <header className="app-head">
         <h1 id="app-title">zcc</h1>
         {status && <p className="muted">Agent {status.version}</p>}
+        {status && <NetworkLine status={status} />}
       </header>
       {view.kind === 'loading' && <p role="status">Contacting the agent…</p>}
       {view.kind === 'unavailable' && (
@@ -45,18 +36,19 @@ export function App({ bridge }: { bridge: ZccBridge }) {
           {view.last && ' The details below may be out of date.'}
         </p>
       )}
-      {status?.safeMode && (
-        <p className="notice warn" role="status">
-          Safe mode: the agent is not intercepting traffic.
-        </p>
-      )}
-      {status && status.tenants.length === 0 && <p>No tenants are enrolled on this device.</p>}
-      {status?.tenants.map((t) => <TenantCard key={t.id} tenant={t} bridge={bridge} />)}
-      {status?.fingerprintHash && (
-        <footer className="muted">
-          Device fingerprint <code>{status.fingerprintHash}</code>
-        </footer>
-      )}
+      {status && <SafeModeBanner status={status} />}
+      {status && <ConfigErrorBanner status={status} />}
+      <Tabs<TabId> label="Views" idPrefix="zcc" tabs={TABS} selected={tab} onSelect={setTab} />
+      <TabPanel idPrefix="zcc" id={tab}>
+        {tab === 'status' && (
+          <>
+            {status && status.tenants.length === 0 && <p>No tenants are enrolled on this device.</p>}
+            {status?.tenants.map((t) => <TenantCard key={t.id} tenant={t} bridge={bridge} network={status.network} now={now} />)}
+          </>
+        )}
+        {tab === 'settings' && <SettingsView bridge={bridge} version={JSON.stringify(status?.config ?? null)} />}
+        {tab === 'diagnostics' && <DiagnosticsView bridge={bridge} />}
+      </TabPanel>
     </main>
   );
 }

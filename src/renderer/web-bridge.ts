@@ -4,8 +4,8 @@
  * carries a random capability token taken from the page URL, so other local web pages cannot
  * drive it.
  */
-import type { ZccBridge } from '../common/bridge.js';
-import type { AgentStatus, LocalApiRequest, LocalApiRequestName, LocalApiResponse } from '../common/localapi-schema.js';
+import type { UiRequestName, ZccBridge } from '../common/bridge.js';
+import type { AgentStatus, LocalApiRequest, LocalApiResponse } from '../common/localapi-schema.js';
 
 const base = location.pathname.replace(/\/(index\.html)?$/, '').replace(/\/ui\/?$/, '') + '/api';
 
@@ -43,8 +43,20 @@ const bridge: ZccBridge = {
     errorListeners.add(cb);
     return () => errorListeners.delete(cb);
   },
-  request<K extends LocalApiRequestName>(name: K, args: LocalApiRequest<K>): Promise<LocalApiResponse<K>> {
+  request<K extends UiRequestName>(name: K, args: LocalApiRequest<K>): Promise<LocalApiResponse<K>> {
     return post(name, args) as Promise<LocalApiResponse<K>>;
+  },
+  /** The sign-in page opens in a new tab of this browser; this page never loads it. */
+  openLoginUrl(url: string): Promise<void> {
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      return Promise.reject(new Error('not a sign-in URL'));
+    }
+    if (protocol !== 'https:' && protocol !== 'http:') return Promise.reject(new Error('only http(s) sign-in URLs are opened'));
+    window.open(url, '_blank', 'noopener,noreferrer');
+    return Promise.resolve();
   },
 };
 

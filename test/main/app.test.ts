@@ -79,7 +79,17 @@ describe('main.ts', () => {
       body: { tenant: 'globex', started: true, loginUrl: 'https://idp.test/login?x=1' },
     }));
     expect(await request(TRUSTED, 'reauth', { tenant: 'globex' })).toMatchObject({ started: true });
-    expect(fake.shell.openExternal).toHaveBeenCalledWith('https://idp.test/login?x=1');
+    expect(fake.shell.openExternal).not.toHaveBeenCalled();
+    // The window hands the sign-in URL back to be opened; only that one, only from our bundle.
+    const open = handler(fake, IPC_CHANNELS.openLoginUrl);
+    expect(() => open(UNTRUSTED, 'https://idp.test/login?x=1')).toThrow(/untrusted/);
+    expect(() => open(TRUSTED, 'https://evil.example/')).toThrow(/not a sign-in URL/);
+    expect(() => open(TRUSTED, { href: 'https://idp.test/login?x=1' })).toThrow(/string/);
+    open(TRUSTED, 'https://idp.test/login?x=1');
+    expect(fake.shell.openExternal).toHaveBeenCalledExactlyOnceWith('https://idp.test/login?x=1');
+    // Tenants are added and removed by the CLI or the administrator, never from the window.
+    expect(() => request(TRUSTED, 'addTenant', {})).toThrow(/unknown local-API request/);
+    expect(() => request(TRUSTED, 'removeTenant', { tenant: 'acme' })).toThrow(/unknown local-API request/);
 
     // Tray "Open" creates the hardened window from the app paths; pushes then reach it.
     clickMenu(fake, 'Open zcc');
@@ -110,5 +120,32 @@ describe('main.ts', () => {
     expect(fake.app.quit).toHaveBeenCalledOnce();
     fake.app.emit('will-quit');
     expect(tray.destroyed).toBe(true);
+  });
+});
+
+describe('main.ts with the agent settings and notifications', () => {
+  it('hides the menu items ui.hiddenMenuItems names and notifies state changes once', async () => {
+    agent.reply('settings', () => ({ status: 200, body: { settings: [{ key: 'ui.hiddenMenuItems', value: ['quit'], managed: true }] } }));
+    agent.reply('setTenantEnabled', (body) => ({ status: 200, body }));
+    const fake = await boot(true);
+    const tray = fake.Tray.instances[0];
+    if (!tray) throw new Error('no tray');
+    const labels = (): unknown[] => (tray.menu?.template ?? []).map((i) => i.label);
+    await vi.waitFor(() => expect(labels()).not.toContain('Quit'));
+    expect(labels()).toContain('Open zcc');
+    // Globex needs sign-in in the fixture: one notification, however often the status comes.
+    await vi.waitFor(() => expect(fake.Notification.shown.map((n) => n.title)).toEqual(['Sign-in required']));
+    const safe = { ...FIXTURE_STATUS, safeMode: true };
+    agent.push(safe);
+    agent.push({ ...safe, version: 'again' });
+    await vi.waitFor(() => expect(tray.image.path).toBe('/opt/zcc/resources/icons/tray-safe-mode.png'));
+    agent.push(FIXTURE_STATUS);
+    await vi.waitFor(() => expect(fake.Notification.shown.map((n) => n.title)).toEqual(['Sign-in required', 'Safe mode', 'Safe mode ended']));
+    // The toggles act on the tenants the policy lets the user switch.
+    const toggle = tray.menu?.template.find((i) => i.label === 'Turn Acme Corp off');
+    if (!toggle || typeof toggle.click !== 'function') throw new Error('no toggle');
+    (toggle.click as () => void)();
+    await vi.waitFor(() => expect(agent.requests.at(-1)).toEqual({ name: 'setTenantEnabled', body: { tenant: 'acme', enabled: false } }));
+    fake.app.emit('will-quit');
   });
 });

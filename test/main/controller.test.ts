@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { IPC_CHANNELS } from '../../src/common/bridge.js';
 import type { AgentClient, WatchHandlers } from '../../src/common/localapi-client.js';
-import { createController, type ControllerDeps } from '../../src/main/controller.js';
+import { LOGIN_URL_TTL_MS, createController, type ControllerDeps } from '../../src/main/controller.js';
 import { FIXTURE_STATUS } from '../ui/fixture-status.js';
 
 function setup(answers: Record<string, unknown>) {
@@ -65,16 +65,75 @@ describe('controller', () => {
     expect(deps.send).toHaveBeenLastCalledWith(IPC_CHANNELS.agentError, 'Agent not reachable: EPIPE');
   });
 
-  it('opens only http(s) sign-in URLs', async () => {
+  it('opens from the window only http(s) sign-in URLs the agent handed out', async () => {
     for (const [loginUrl, opened] of [
       ['https://idp.test/a', true],
       ['javascript:alert(1)', false],
       ['file:///etc/passwd', false],
     ] as const) {
       const { ctl, deps } = setup({ reauth: { tenant: 't', started: true, loginUrl } });
+      // The renderer asks: nothing opens until it hands the URL back.
       await ctl.request('reauth', { tenant: 't' });
+      expect(deps.openExternal).not.toHaveBeenCalled();
+      if (opened) ctl.openLoginUrl(loginUrl);
+      else expect(() => ctl.openLoginUrl(loginUrl)).toThrow(/http\(s\)/);
       expect(deps.openExternal).toHaveBeenCalledTimes(opened ? 1 : 0);
     }
+    const { ctl, deps } = setup({ reauth: { tenant: 't', started: true, loginUrl: 'https://idp.test/b' } });
+    expect(() => ctl.openLoginUrl('https://evil.example/phish')).toThrow(/not a sign-in URL from the agent/);
+    await ctl.request('reauth', { tenant: 't' });
+    expect(() => ctl.openLoginUrl('https://idp.test/b')).not.toThrow();
+    expect(deps.openExternal).toHaveBeenCalledOnce();
+  });
+
+  it('expires handed-out sign-in URLs', async () => {
+    let now = 0;
+    const { deps } = setup({});
+    // Just inside the lifetime it still opens; just past it, no more.
+    const ctl = createController({ ...deps, client: { ...deps.client, request: vi.fn(() => Promise.resolve({ tenant: 't', started: true, loginUrl: 'https://idp.test/c' })) as AgentClient['request'] }, now: () => now });
+    await ctl.request('reauth', { tenant: 't' });
+    now += LOGIN_URL_TTL_MS - 1;
+    ctl.openLoginUrl('https://idp.test/c');
+    now += 2;
+    expect(() => ctl.openLoginUrl('https://idp.test/c')).toThrow(/not a sign-in URL/);
+    expect(deps.openExternal).toHaveBeenCalledOnce();
+  });
+
+  it('the tray opens the sign-in page itself, http(s) only', async () => {
+    const good = setup({ reauth: { tenant: 't', started: true, loginUrl: 'https://idp.test/a' } });
+    good.ctl.handleTrayAction({ type: 'reauth', tenants: ['t'] });
+    await vi.waitFor(() => expect(good.deps.openExternal).toHaveBeenCalledWith('https://idp.test/a'));
+    const bad = setup({ reauth: { tenant: 't', started: true, loginUrl: 'javascript:alert(1)' } });
+    bad.ctl.handleTrayAction({ type: 'reauth', tenants: ['t'] });
+    await vi.waitFor(() => expect(bad.deps.logError).toHaveBeenCalledOnce());
+    expect(bad.deps.openExternal).not.toHaveBeenCalled();
+  });
+
+  it('fetches settings when the agent appears, when its configuration changes, and after setSetting', async () => {
+    const settings = { settings: [{ key: 'ui.hiddenMenuItems', value: ['quit'], managed: true }] };
+    const { deps, watch } = setup({ settings, setSetting: { key: 'logging.level', value: 'debug' } });
+    const onSettings = vi.fn();
+    const ctl2 = createController({ ...deps, onSettings });
+    ctl2.start();
+    watch().onEvent({ type: 'snapshot', status: FIXTURE_STATUS });
+    await vi.waitFor(() => expect(onSettings).toHaveBeenCalledWith(settings.settings));
+    watch().onEvent({ type: 'changed', status: { ...FIXTURE_STATUS, version: 'x' } });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(onSettings).toHaveBeenCalledOnce();
+    watch().onEvent({ type: 'changed', status: { ...FIXTURE_STATUS, config: { managedKeys: ['ui.hiddenMenuItems'] } } });
+    await vi.waitFor(() => expect(onSettings).toHaveBeenCalledTimes(2));
+    await ctl2.request('setSetting', { key: 'logging.level', value: 'debug' });
+    await vi.waitFor(() => expect(onSettings).toHaveBeenCalledTimes(3));
+    // After an outage the agent may have restarted with other settings.
+    watch().onError(new Error('ECONNREFUSED'));
+    watch().onEvent({ type: 'snapshot', status: { ...FIXTURE_STATUS, config: { managedKeys: ['ui.hiddenMenuItems'] } } });
+    await vi.waitFor(() => expect(onSettings).toHaveBeenCalledTimes(4));
+  });
+
+  it('turns tenants on and off from the tray', async () => {
+    const { ctl, deps } = setup({ setTenantEnabled: { tenant: 'acme', enabled: false } });
+    ctl.handleTrayAction({ type: 'setTenantEnabled', tenant: 'acme', enabled: false });
+    await vi.waitFor(() => expect(deps.client.request).toHaveBeenCalledWith('setTenantEnabled', { tenant: 'acme', enabled: false }));
   });
 
   it('carries out tray actions and logs failures', async () => {

@@ -88,7 +88,9 @@ export async function startFakeAgent(initial: AgentStatus): Promise<FakeAgent> {
         ? custom(body)
         : name === 'status'
           ? { status: 200, body: agent.status }
-          : { status: 404, body: { error: `no such request: ${name}`, code: 'not_found' } };
+          : name === 'settings'
+            ? { status: 200, body: { settings: [] } }
+            : { status: 404, body: { error: `no such request: ${name}`, code: 'not_found' } };
       res.writeHead(answer.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer.body));
     });

@@ -156,6 +156,18 @@ export class Tray extends FakeEmitter {
   }
 }
 
+export class Notification {
+  static readonly shown: { title: string; body: string }[] = [];
+  static supported = true;
+  static isSupported(): boolean {
+    return Notification.supported;
+  }
+  constructor(readonly options: { title: string; body: string }) {}
+  show(): void {
+    Notification.shown.push({ title: this.options.title, body: this.options.body });
+  }
+}
+
 export const contextBridge = {
   exposed: new Map<string, unknown>(),
   exposeInMainWorld(key: string, api: unknown): void {
@@ -168,12 +180,14 @@ export class FakeIpcRenderer extends FakeEmitter {
 }
 export const ipcRenderer = new FakeIpcRenderer();
 
-export default { app, BrowserWindow, session, ipcMain, ipcRenderer, contextBridge, shell, nativeImage, Menu, Tray };
+export default { app, BrowserWindow, session, ipcMain, ipcRenderer, contextBridge, shell, nativeImage, Menu, Tray, Notification };
 
 /** Forgets everything recorded so far (the mocked module may outlive vi.resetModules). */
 export function resetFakeElectron(): void {
   BrowserWindow.instances.length = 0;
   Tray.instances.length = 0;
+  Notification.shown.length = 0;
+  Notification.supported = true;
   app.listeners.clear();
   app.gotLock = true;
   for (const fn of [app.requestSingleInstanceLock, app.quit, app.exit, app.enableSandbox]) fn.mockClear();

@@ -33,7 +33,7 @@ describe('localapi-schema', () => {
   });
 
   it('names, paths and argument validation', () => {
-    expect(LOCALAPI_REQUEST_NAMES).toEqual(['status', 'reauth', 'setTenantEnabled', 'addTenant', 'removeTenant', 'exportDiagnostics']);
+    expect(LOCALAPI_REQUEST_NAMES).toEqual(['status', 'reauth', 'setTenantEnabled', 'addTenant', 'removeTenant', 'settings', 'setSetting', 'diagnostics', 'exportDiagnostics']);
     expect(isLocalApiRequestName('reauth')).toBe(true);
     expect(isLocalApiRequestName('toString')).toBe(false);
     expect(isLocalApiRequestName(42)).toBe(false);

@@ -19,7 +19,7 @@ describe('preload', () => {
   it('exposes only window.zcc, frozen, with the bridge methods', () => {
     expect([...fake.contextBridge.exposed.keys()]).toEqual([BRIDGE_KEY]);
     expect(Object.isFrozen(bridge())).toBe(true);
-    expect(Object.keys(bridge()).sort()).toEqual(['getStatus', 'onAgentError', 'onStatus', 'request']);
+    expect(Object.keys(bridge()).sort()).toEqual(['getStatus', 'onAgentError', 'onStatus', 'openLoginUrl', 'request']);
   });
 
   it('invokes the shared channel names', async () => {
@@ -35,6 +35,12 @@ describe('preload', () => {
       tenant: 'acme',
       enabled: false,
     });
+  });
+
+  it('hands a sign-in URL to the main process to open', async () => {
+    fake.ipcRenderer.invoke.mockResolvedValueOnce(undefined);
+    await bridge().openLoginUrl('https://idp.test/login');
+    expect(fake.ipcRenderer.invoke).toHaveBeenLastCalledWith(IPC_CHANNELS.openLoginUrl, 'https://idp.test/login');
   });
 
   it('passes pushed payloads without the IPC event and unsubscribes', () => {

@@ -103,7 +103,7 @@ describe('trayMenuModel', () => {
     [
       'safe mode line first',
       agent([t.connected], true),
-      ['Safe mode: traffic is not intercepted', 'A: Connected'],
+      ['Safe mode: disaster recovery, DR apps only', 'A: Connected'],
       true,
       ['a'],
     ],
@@ -122,11 +122,15 @@ describe('trayMenuModel', () => {
     expect(action(items, 'exportDiagnostics')?.enabled).toBe(status !== undefined);
   });
 
-  it('orders: status lines, separator, Open, Re-authenticate, Export, separator, Quit', () => {
+  it('orders: status lines, separator, Open, Re-authenticate, Export, separator, toggles, separator, Quit', () => {
     const kinds = trayMenuModel(agent([t.connected])).map((i) =>
       i.kind === 'action' ? i.action.type : i.kind,
     );
-    expect(kinds).toEqual(['status', 'separator', 'open', 'reauth', 'exportDiagnostics', 'separator', 'quit']);
+    expect(kinds).toEqual(['status', 'separator', 'open', 'reauth', 'exportDiagnostics', 'separator', 'setTenantEnabled', 'separator', 'quit']);
+    const untoggleable = trayMenuModel(agent([tenant('a', { canToggle: false })])).map((i) =>
+      i.kind === 'action' ? i.action.type : i.kind,
+    );
+    expect(untoggleable).toEqual(['status', 'separator', 'open', 'reauth', 'exportDiagnostics', 'separator', 'quit']);
   });
 
   it('is plain data (structured-clonable, no functions)', () => {

@@ -1,104 +1,42 @@
 /**
- * Renders the real renderer bundle in real Chromium (playwright-core, system /usr/bin/chromium)
- * with a fake `window.zcc`, served from 127.0.0.1 with the main process's CSP header. Skips,
- * loudly, when Chromium is not installed (`apt-get install -y chromium`).
+ * The real renderer bundle in real Chromium (playwright-core, system /usr/bin/chromium) with a
+ * fake `window.zcc`: the status view, the re-auth flow, light and dark. Skips, loudly, when
+ * Chromium is not installed (`apt-get install -y chromium`).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import * as esbuild from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { stat } from 'node:fs/promises';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT, buildRenderer } from '../../scripts/build-renderer.js';
-import { CONTENT_SECURITY_POLICY } from '../../src/main/security.js';
+import { CHROMIUM, hasChromium, screenshot, startRendererHarness, type RendererHarness, type WatchedPage } from './renderer-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(`test/ui/renderer.test.ts SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium)`);
-}
+if (!hasChromium) console.warn(`test/ui/renderer.test.ts SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium)`);
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+/** Accessible-ish name of the focused element: its text content. */
+const focused = (page: Page): Promise<unknown> => page.evaluate('document.activeElement?.textContent');
 
 describe.skipIf(!hasChromium)('renderer in Chromium', () => {
-  let tmp: string;
-  /** Kept after the run for humans to look at; ZCC_UI_SCREENSHOTS picks the directory. */
-  let shotsDir: string;
-  let server: http.Server;
-  let baseUrl: string;
-  let browser: Browser;
+  let ui: RendererHarness;
+  let w: WatchedPage;
   let page: Page;
-  const problems: string[] = [];
-  const foreignRequests: string[] = [];
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'zcc-ui-'));
-    shotsDir = process.env.ZCC_UI_SCREENSHOTS ?? (await mkdtemp(path.join(os.tmpdir(), 'zcc-ui-shots-')));
-    await mkdir(shotsDir, { recursive: true });
-    const { outDir } = await buildRenderer({ outDir: path.join(tmp, 'renderer') });
-    await esbuild.build({
-      entryPoints: [path.join(PROJECT_ROOT, 'test', 'ui', 'fake-bridge.ts')],
-      outfile: path.join(outDir, 'fake-bridge.js'),
-      bundle: true,
-      format: 'iife',
-      target: 'chrome120',
-      logLevel: 'silent',
-    });
-    server = http.createServer((req, res) => {
-      // Chromium asks for a favicon on its own; the Electron window never does.
-      if (req.url === '/favicon.ico') return void res.writeHead(204).end();
-      const name = (req.url ?? '/').split('?')[0] === '/' ? '/index.html' : (req.url ?? '').split('?')[0];
-      const file = path.join(outDir, path.normalize(name ?? '').replace(/^([/\\]|\.\.)+/, ''));
-      readFile(file).then(
-        (body) => {
-          const out = name === '/index.html'
-            ? body.toString('utf8').replace('<script defer src="./app.js">', '<script src="./fake-bridge.js"></script>\n    $&')
-            : body;
-          res.writeHead(200, {
-            'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-            'content-security-policy': CONTENT_SECURITY_POLICY,
-          });
-          res.end(out);
-        },
-        () => {
-          res.writeHead(404).end();
-        },
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 720, height: 900 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('request', (r) => {
-      if (!r.url().startsWith(baseUrl)) foreignRequests.push(r.url());
-    });
-    await page.goto(`${baseUrl}/`);
+    ui = await startRendererHarness();
+    w = await ui.open('default');
+    page = w.page;
   });
-
   afterAll(async () => {
-    await browser?.close();
-    await new Promise((resolve) => server?.close(resolve));
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await ui?.close();
   });
 
   it('renders each tenant as a labelled region with its state and details', async () => {
-    await expect.poll(() => page.getByRole('heading', { level: 1, name: 'zcc' }).count()).toBe(1);
     const acme = page.getByRole('region', { name: 'Acme Corp' });
     await acme.waitFor();
     expect(await acme.getByText('Connection: Connected').count()).toBe(1);
     expect(await acme.getByRole('definition').allInnerTexts()).toEqual(
       expect.arrayContaining(['ada@acme.test', 'edge-1.acme.test:443', '5.1 MiB', '20.0 KiB']),
     );
+    // Time to expiry next to the expiry itself.
+    const expiry = await acme.getByRole('definition').filter({ hasText: '2030' }).innerText();
+    expect(expiry).toMatch(/\((in \d+ (days|h|min).*|expired)\)$/);
     const globex = page.getByRole('region', { name: 'Globex' });
     expect(await globex.getByText('Sign-in required', { exact: false }).count()).toBe(1);
   });
@@ -118,43 +56,68 @@ describe.skipIf(!hasChromium)('renderer in Chromium', () => {
     for (const s of ['*.apps.demo.internal', 'wiki.apps.demo.internal', '100.64.0.2', '100.64.0.3', 'TCP 7, 8080–8090 · UDP 53']) {
       expect(appsText).toContain(s);
     }
+    await screenshot(page, 'renderer-status');
   });
 
-  it('re-authenticates from the keyboard and follows the pushed status', async () => {
-    const acmeButton = page.getByRole('button', { name: 'Re-authenticate Acme Corp' });
-    const globexButton = page.getByRole('button', { name: 'Re-authenticate Globex' });
-    expect(await acmeButton.isEnabled()).toBe(true);
-    expect(await globexButton.isEnabled()).toBe(true);
-    await page.keyboard.press('Tab');
-    await page.keyboard.press('Tab');
-    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Re-authenticate Globex');
-    await page.keyboard.press('Enter');
+  it('has a sensible tab order with named controls', async () => {
+    await page.locator('body').focus();
+    const order: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await focused(page));
+    }
+    expect(order).toEqual(['Status', 'Acme Corp Tunnelon', 'Re-authenticate Acme Corp', 'Globex Tunneloff', 'Re-authenticate Globex']);
+    // The switch's name leaves out the on/off text, which aria-checked carries.
+    expect(await page.getByRole('switch', { name: 'Acme Corp Tunnel' }).getAttribute('aria-checked')).toBe('true');
+  });
+
+  it('re-authenticates from the keyboard: opens the login URL, waits, then shows the new sign-in', async () => {
     const globex = page.getByRole('region', { name: 'Globex' });
-    await globex.getByRole('status').filter({ hasText: 'Sign-in started.' }).waitFor();
+    await page.getByRole('button', { name: 'Re-authenticate Globex' }).focus();
+    await page.keyboard.press('Enter');
+    await globex.getByRole('status').filter({ hasText: 'Waiting for sign-in' }).waitFor();
     expect(await page.evaluate('globalThis.__zccCalls')).toEqual([{ name: 'reauth', args: { tenant: 'globex' } }]);
+    expect(await page.evaluate('globalThis.__zccOpened')).toEqual(['https://idp.example.test/sso?tenant=globex']);
+    // Focus moved to Cancel, so Escape-less keyboard users can back out at once.
+    expect(await focused(page)).toBe('Cancel sign-in to Globex');
+    expect(await globex.getByRole('button', { name: 'Open the sign-in page again for Globex' }).count()).toBe(1);
+    await screenshot(page, 'renderer-reauth-waiting');
+    await page.evaluate("globalThis.__zccCompleteSignIn('globex')");
+    await globex.getByRole('status').filter({ hasText: /^Signed in; the sign-in is valid until .*2030/ }).waitFor();
     await globex.getByText('Connection: Connected').waitFor();
     expect(await globex.getByText('bob@globex.test').count()).toBe(1);
+    expect(await globex.getByText('Sign-in required', { exact: false }).count()).toBe(0);
+    await screenshot(page, 'renderer-reauth-done');
+  });
+
+  it('cancels a sign-in with Space and puts focus back on its button', async () => {
+    const acme = page.getByRole('region', { name: 'Acme Corp' });
+    await acme.getByRole('button', { name: 'Re-authenticate Acme Corp' }).click();
+    const cancel = acme.getByRole('button', { name: 'Cancel sign-in to Acme Corp' });
+    await cancel.waitFor();
+    await page.keyboard.press('Space');
+    await acme.getByRole('button', { name: 'Re-authenticate Acme Corp' }).waitFor();
+    await expect.poll(() => focused(page)).toBe('Re-authenticate Acme Corp');
+    expect(await acme.getByText('Waiting for sign-in', { exact: false }).count()).toBe(0);
   });
 
   it('follows prefers-color-scheme and saves screenshots', async () => {
     const bg = (): Promise<unknown> => page.evaluate('getComputedStyle(document.body).backgroundColor');
     await page.emulateMedia({ colorScheme: 'light' });
     const light = await bg();
-    const lightShot = path.join(shotsDir, 'renderer-light.png');
-    await page.screenshot({ path: lightShot, fullPage: true });
+    const lightShot = await screenshot(page, 'renderer-light');
     await page.emulateMedia({ colorScheme: 'dark' });
     const dark = await bg();
-    const darkShot = path.join(shotsDir, 'renderer-dark.png');
-    await page.screenshot({ path: darkShot, fullPage: true });
+    const darkShot = await screenshot(page, 'renderer-dark');
     expect(light).toBe('rgb(246, 247, 249)');
     expect(dark).toBe('rgb(20, 23, 27)');
     expect((await stat(lightShot)).size).toBeGreaterThan(1000);
     expect((await stat(darkShot)).size).toBeGreaterThan(1000);
-    console.log(`screenshots: ${lightShot} ${darkShot}`);
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   it('runs under the strict CSP without errors and requests nothing foreign', () => {
-    expect(problems).toEqual([]);
-    expect(foreignRequests).toEqual([]);
+    expect(w.problems).toEqual([]);
+    expect(w.foreignRequests).toEqual([]);
   });
 });
