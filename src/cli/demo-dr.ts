@@ -2,8 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { unwatchFile, watchFile } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Agent } from '../agent/agent.js';
-import { DrController } from '../agent/dr/dr-controller.js';
+import type { AgentConfigInput } from '../agent/config/schema.js';
 import type { Logger } from '../common/log.js';
 import { Connector } from '../edge/connector/connector.js';
 import { ConnectorConfig } from '../edge/connector/connector-config.js';
@@ -16,7 +15,7 @@ import type { DemoTenant, DemoTenantSpec } from './demo-tenant.js';
 
 export const DEMO_DR_DOMAIN = 'dr.demo.internal';
 /** The demo polls faster than the 4 minutes of production, so a trigger shows within seconds. */
-const DEMO_POLL_MS = 3_000;
+export const DEMO_POLL_MS = 3_000;
 
 /** `--dr`: the intranet and echo apps are DR-designated; the *.apps wildcard is not. */
 export function markDrSegments(spec: DemoTenantSpec): void {
@@ -26,10 +25,11 @@ export function markDrSegments(spec: DemoTenantSpec): void {
 /**
  * `zcc demo --dr`: a DR signing key, the DR bundle exported from the demo cloud, a private
  * service edge, the DR domain on a real DNS server (dnsmasq if installed) and a connector link
- * to the PSE; the agent's first tenant follows the DR domain. Records are loaded by writing
- * them to `records.txt`: the demo then restarts the DNS server with them.
+ * to the PSE. `agentDr` is the agent's `dr` configuration section for it (the agent polls every
+ * DEMO_POLL_MS). Records are loaded by writing them to `records.txt`: the demo then restarts the
+ * DNS server with them.
  */
-export async function startDemoDr(opts: { agent: Agent; tenant: DemoTenant; dataDir: string; log: Logger }): Promise<{ ready: Record<string, unknown>; stop(): Promise<void> }> {
+export async function startDemoDr(opts: { tenant: DemoTenant; dataDir: string; log: Logger }): Promise<{ ready: Record<string, unknown>; agentDr: NonNullable<AgentConfigInput['dr']>; stop(): Promise<void> }> {
   const { tenant, log } = opts;
   const dir = join(opts.dataDir, 'dr');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -72,15 +72,7 @@ export async function startDemoDr(opts: { agent: Agent; tenant: DemoTenant; data
     void link.start().catch((err: unknown) => log.error({ err: (err as Error).message }, 'DR connector link failed'));
     stops.push(() => link.stop());
 
-    const agentTenant = opts.agent.tenants.find((t) => t.id === id)!;
-    const controller = new DrController({
-      log: log.child({ proc: 'agent' }),
-      tenants: { [id]: { serverName: 'localhost', settings: { domain: DEMO_DR_DOMAIN, resolvers: [dns.address], publicKeyPem, pollMs: DEMO_POLL_MS, psePort: Number(pse.tunnel.split(':')[1]) } } },
-    });
-    controller.attach(id, agentTenant.tunnel);
-    controller.onModeChange((e) => log.info({ proc: 'agent', tenant: e.tenant, mode: e.mode, safeMode: e.active, edges: e.edges.map((x) => x.edge) }, e.active ? 'SAFE MODE: disaster recovery' : 'disaster recovery ended'));
-    controller.start();
-    stops.push(() => controller.stop());
+    const agentDr = { domain: DEMO_DR_DOMAIN, publicKey: publicKeyPem, resolvers: [dns.address], psePort: Number(pse.tunnel.split(':')[1]), requireSigned: true };
 
     const recordsFile = join(dir, 'records.txt');
     await writeFile(recordsFile, '', { mode: 0o600 });
@@ -101,6 +93,7 @@ export async function startDemoDr(opts: { agent: Agent; tenant: DemoTenant; data
     const [host, port] = dns.address.split(':');
     const record = (mode: string): string => `zcc dr record --mode ${mode} --key ${keyFile} --domain ${DEMO_DR_DOMAIN} --format raw > ${recordsFile}`;
     return {
+      agentDr,
       ready: {
         domain: DEMO_DR_DOMAIN,
         dns: dns.address,

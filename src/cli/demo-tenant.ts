@@ -26,6 +26,8 @@ export interface DemoTenant {
   connector: Connector;
   /** MDM-style enrollment token of the demo user. */
   token: string;
+  /** The demo user's password at this tenant's demo IdP (random per run). */
+  password: string;
   stop(): Promise<void>;
 }
 
@@ -36,10 +38,11 @@ export interface DemoTenant {
 export async function startDemoTenant(spec: DemoTenantSpec, dataDir: string, log: Logger): Promise<DemoTenant> {
   const provisioningKey = randomBytes(24).toString('base64url');
   const token = randomBytes(24).toString('base64url');
+  const password = `demo-${randomBytes(9).toString('base64url')}`;
   const input: CloudConfigInput = {
     name: `${spec.id}-edge`,
     dataDir: join(dataDir, `cloud-${spec.id}`),
-    listen: { tunnel: '127.0.0.1:0', enroll: '127.0.0.1:0' },
+    listen: { tunnel: '127.0.0.1:0', enroll: '127.0.0.1:0', idp: '127.0.0.1:0' },
     tenants: [
       {
         id: spec.id,
@@ -48,6 +51,7 @@ export async function startDemoTenant(spec: DemoTenantSpec, dataDir: string, log
         connectorGroups: [{ id: `${spec.id}-dc`, provisioningKeys: [provisioningKey] }],
         policy: { matchMode: 'first-match', rules: spec.groups.map((g) => ({ id: `allow-${g}`, name: `${g} reach ${spec.name} apps`, action: 'allow' as const, groups: [g] })) },
         enrollmentTokens: [{ token, user: spec.user, groups: spec.groups }],
+        idp: { demoUsers: [{ user: spec.user, password, groups: spec.groups }] },
       },
     ],
   };
@@ -71,6 +75,7 @@ export async function startDemoTenant(spec: DemoTenantSpec, dataDir: string, log
       cloud,
       connector,
       token,
+      password,
       async stop() {
         await connector.stop();
         await cloud.close();

@@ -1,19 +1,15 @@
-import { mkdtemp, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../common/log.js';
-import { Agent } from '../agent/agent.js';
-import { deviceFingerprint } from '../agent/identity/fingerprint.js';
-import { enrollWithToken } from '../agent/identity/token-enroll.js';
-import { HttpConnectServer } from '../agent/intercept/http-connect.js';
-import { Socks5Server } from '../agent/intercept/socks5.js';
-import { KernelIntercept } from '../agent/intercept/kernel/kernel-intercept.js';
-import { DnsServer } from '../agent/dns/dns-server.js';
-import { systemResolvers } from '../agent/dns/system-resolvers.js';
-import { AgentService } from '../agent/service.js';
+import type { LogRing } from '../common/log-ring.js';
+import type { AgentConfigInput } from '../agent/config/schema.js';
+import { AgentRuntime } from '../agent/runtime/runtime.js';
 import { parseHostPort } from '../protocol/tls.js';
+import { ScriptedBrowser } from './demo-browser.js';
 import { startDemoApps, type DemoApps } from './demo-apps.js';
-import { markDrSegments, startDemoDr } from './demo-dr.js';
+import { DEMO_POLL_MS, markDrSegments, startDemoDr } from './demo-dr.js';
 import { startUi } from './ui-launch.js';
 import { startDemoTenant, type DemoTenant, type DemoTenantSpec } from './demo-tenant.js';
 
@@ -33,6 +29,8 @@ export interface DemoOptions {
   ui?: string;
   headless?: boolean;
   log: Logger;
+  /** The agent's recent log lines, for the UI's diagnostics view. */
+  logs?: LogRing;
 }
 
 export interface RunningDemo {
@@ -73,7 +71,29 @@ function partnerSpec(apps: DemoApps): DemoTenantSpec {
   };
 }
 
-/** `zcc demo`: cloud, connector, demo apps and an enrolled agent, all on this machine. */
+/** The agent's user configuration for the demo tenants (the file a user or IT would write). */
+function agentConfig(tenants: DemoTenant[], opts: DemoOptions): AgentConfigInput {
+  return {
+    tenants: tenants.map((t) => ({ id: t.spec.id, name: t.spec.name, cloud: { edge: t.cloud.tunnel, enroll: t.cloud.enroll, serverName: 'localhost', caFile: t.cloud.caFile } })),
+    dns: { ...(opts.dns ? { listen: opts.dns } : {}), searchDomains: ['demo.internal'] },
+  };
+}
+
+/** Polls until every demo tenant has its Z-Tunnel up (the first sign-in runs in the background). */
+async function waitAllConnected(runtime: AgentRuntime, ids: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const up = runtime.agent.tenants.filter((t) => t.tunnel.status.state === 'connected').map((t) => t.id);
+    if (ids.every((id) => up.includes(id))) return;
+    if (Date.now() > deadline) throw new Error(`demo tenants not connected within ${timeoutMs / 1000} s: ${ids.filter((id) => !up.includes(id)).join(', ')}`);
+    await delay(50);
+  }
+}
+
+/**
+ * `zcc demo`: clouds (with their demo IdPs), connectors and demo apps, and the agent runtime
+ * the service runs, configured for them and signed in as the demo user through the IdP.
+ */
 export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
   const { log } = opts;
   const dataDir = resolve(opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'zcc-demo-'))));
@@ -86,9 +106,6 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const apps = await startDemoApps();
     stops.push(() => apps.close());
 
-    const fingerprint = deviceFingerprint();
-    const agent = new Agent(log.child({ proc: 'agent' }));
-    stops.push(() => agent.stop());
     const specs = [demoSpec(apps), ...(opts.partner ? [partnerSpec(apps)] : [])];
     if (opts.dr) markDrSegments(specs[0]!);
     const tenants: DemoTenant[] = [];
@@ -96,72 +113,54 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
       const t = await startDemoTenant(spec, dataDir, log);
       stops.push(() => t.stop());
       tenants.push(t);
-      const identity = await enrollWithToken({
-        tenant: spec.id,
-        token: t.token,
-        device: `${hostname()}-demo`,
-        fingerprint,
-        enroll: t.cloud.enroll,
-        serverName: 'localhost',
-        caPem: t.cloud.caPem,
-      });
-      agent.addTenant({ id: spec.id, name: spec.name, edge: t.cloud.tunnel, serverName: 'localhost', caPem: t.cloud.caPem, identity });
     }
-    await Promise.all(agent.tenants.map((t) => t.tunnel.waitConnected()));
-    // After enrollment, so the DR bundle carries this device's assertion.
-    const dr = opts.dr ? await startDemoDr({ agent, tenant: tenants[0]!, dataDir, log }) : undefined;
-    if (dr) stops.push(() => dr.stop());
+
     const agentDir = join(dataDir, 'agent');
     await mkdir(agentDir, { recursive: true, mode: 0o700 });
-    const service = new AgentService({
-      agent,
-      log: log.child({ proc: 'agent' }),
-      socketPath: join(agentDir, 'localapi.sock'),
+    const configFile = join(agentDir, 'config.json');
+    await writeFile(configFile, `${JSON.stringify(agentConfig(tenants, opts), null, 2)}\n`, { mode: 0o600 });
+    // The first sign-in of each tenant is done by the demo user's scripted browser; later ones
+    // (re-authentication from the UI or `zcc login`) by whoever opens the URL.
+    const autoLogin = new Set(tenants.map((t) => t.spec.id));
+    const runtime = new AgentRuntime({
       stateDir: agentDir,
-      fingerprintHash: fingerprint,
-      syntheticIps: (t) => agent.syntheticIps(t),
-      enroll: (req) =>
-        enrollWithToken({ tenant: req.tenant, token: req.token, device: `${hostname()}-demo`, fingerprint, enroll: req.enroll, serverName: req.serverName, caPem: req.caPem }),
+      socketPath: join(agentDir, 'localapi.sock'),
+      configFile,
+      managed: null,
+      log: log.child({ proc: 'agent' }),
+      logs: opts.logs,
+      device: `${hostname()}-demo`,
+      noDns: !opts.dns && !opts.tun,
+      osDns: opts.tun,
+      intercept: opts.tun,
+      socks: opts.socks ?? '127.0.0.1:1080',
+      httpProxy: opts.httpProxy ?? '127.0.0.1:3128',
+      drPollMs: DEMO_POLL_MS,
+      configPollMs: 0,
+      openUrl: async (tenant, url) => {
+        const t = tenants.find((x) => x.spec.id === tenant);
+        if (!t || !autoLogin.delete(tenant)) return;
+        await new ScriptedBrowser(t.cloud.caPem).login(url, t.spec.user, t.password);
+      },
     });
-    await service.start();
-    stops.push(() => service.stop());
-
-    const socks = new Socks5Server({ dialer: agent.dial, log: log.child({ proc: 'agent', front: 'socks5' }) });
-    const socksAddr = await socks.start(parseHostPort(opts.socks ?? '127.0.0.1:1080', '--socks'));
-    stops.push(() => socks.close());
-    const httpProxy = new HttpConnectServer({ dialer: agent.dial, log: log.child({ proc: 'agent', front: 'http-connect' }) });
-    const httpAddr = await httpProxy.start(parseHostPort(opts.httpProxy ?? '127.0.0.1:3128', '--http-proxy'));
-    stops.push(() => httpProxy.close());
-
-    let dnsAddr: string | undefined;
-    if (opts.dns) {
-      const { host, port } = parseHostPort(opts.dns, '--dns');
-      const dns = new DnsServer({
-        host,
-        port,
-        pool: agent.pool,
-        appFor: (name) => agent.appFor(name),
-        reachability: (t, fqdn) => agent.reachable(t, fqdn),
-        upstreams: await systemResolvers(),
-        searchDomains: ['demo.internal'],
-        logger: log.child({ proc: 'agent', component: 'dns' }),
-      });
-      const bound = await dns.start();
-      stops.push(() => dns.close());
-      dnsAddr = `${bound.udp.address}:${bound.udp.port}`;
+    stops.push(() => runtime.stop());
+    const ready = await runtime.start();
+    for (const t of tenants) {
+      if (runtime.agent.tenants.some((x) => x.id === t.spec.id)) autoLogin.delete(t.spec.id); // enrolled by an earlier run in this data dir
+      else await runtime.login(t.spec.id);
     }
+    await waitAllConnected(runtime, tenants.map((t) => t.spec.id));
 
-    // --tun: the kernel hands every flow to a synthetic IP to the agent, no proxy setting needed.
-    let tun: unknown;
-    if (opts.tun) {
-      const intercept = new KernelIntercept({ agent, log: log.child({ proc: 'agent' }), stateDir: agentDir });
-      tun = await intercept.start();
-      stops.push(() => intercept.stop());
+    // After enrollment, so the DR bundle carries this device's sign-in.
+    const dr = opts.dr ? await startDemoDr({ tenant: tenants[0]!, dataDir, log }) : undefined;
+    if (dr) {
+      stops.push(() => dr.stop());
+      await runtime.setSetting('dr', dr.agentDr);
     }
 
     let uiUrl: string | undefined;
     if (!opts.headless) {
-      const ui = await startUi({ listen: parseHostPort(opts.ui ?? '127.0.0.1:0', '--ui'), socketPath: join(agentDir, 'localapi.sock'), outDir: join(dataDir, 'ui'), log });
+      const ui = await startUi({ listen: parseHostPort(opts.ui ?? '127.0.0.1:0', '--ui'), socketPath: ready.socket, outDir: join(dataDir, 'ui'), log });
       stops.push(() => ui.close());
       uiUrl = ui.url;
     }
@@ -170,14 +169,15 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
       ready: {
         ...(dr ? { dr: dr.ready } : {}),
         ui: uiUrl,
-        dns: dnsAddr,
-        ...(tun ? { tun } : {}),
+        dns: ready.dns,
+        ...(ready.intercept ? { tun: ready.intercept, osDns: ready.osDns } : {}),
         dataDir,
-        localApi: join(agentDir, 'localapi.sock'),
-        socks: `${socksAddr.address}:${socksAddr.port}`,
-        httpProxy: `${httpAddr.address}:${httpAddr.port}`,
+        localApi: ready.socket,
+        socks: ready.socks,
+        httpProxy: ready.httpProxy,
         edge: tenants[0]!.cloud.tunnel,
         enroll: tenants[0]!.cloud.enroll,
+        login: { tenant: tenants[0]!.spec.id, user: tenants[0]!.spec.user, password: tenants[0]!.password },
         tenants: tenants.map((t) => ({ id: t.spec.id, edge: t.cloud.tunnel, user: t.spec.user })),
         apps: [
           'http://intranet.demo.internal/',

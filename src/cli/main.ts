@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../common/log.js';
+import { LogRing } from '../common/log-ring.js';
 import { loadCloudConfig } from '../edge/cloud-config.js';
 import { startCloud } from '../edge/cloud.js';
 import { Connector } from '../edge/connector/connector.js';
@@ -112,8 +113,9 @@ async function main(argv: string[]): Promise<void> {
   const client = () => createAgentClient({ socketPath: values.socket ?? localApiSocket(values['data-dir']) });
   switch (command) {
     case 'demo': {
-      const log = createLogger({ name: 'zcc-demo' });
-      const demo = await startDemo({ log, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless, dr: values.dr, tun: values.tun });
+      const logs = new LogRing(1000);
+      const log = createLogger({ name: 'zcc-demo', ring: logs });
+      const demo = await startDemo({ log, logs, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless, dr: values.dr, tun: values.tun });
       console.log(`READY ${JSON.stringify(demo.ready)}`);
       printDrDemoHelp(demo.ready);
       untilSignal(demo.stop);

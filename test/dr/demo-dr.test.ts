@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeDrRecord, type DrMode } from '../../src/protocol/dr-record.js';
@@ -16,6 +19,14 @@ async function get(socks: string, host: string, port: number): Promise<string> {
   s.end(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
   await new Promise((r) => s.once('close', r));
   return Buffer.concat(chunks).toString();
+}
+
+const ZCC = join(import.meta.dirname, '..', '..', 'bin', 'zcc');
+
+/** `zcc status --json` against the demo's agent, as a user runs it. */
+async function statusJson(dataDir: string): Promise<{ safeMode: boolean; tenants: Array<{ id: string; connection: string; dr?: { mode: string; active: boolean } }> }> {
+  const { stdout } = await promisify(execFile)(process.execPath, [ZCC, 'status', '--json', '--data-dir', dataDir]);
+  return JSON.parse(stdout) as Awaited<ReturnType<typeof statusJson>>;
 }
 
 /** `zcc demo --dr` as a user runs it: records go into the file the demo watches. */
@@ -54,10 +65,16 @@ describe('zcc demo --dr', { timeout: 120_000 }, () => {
     expect(body).toContain('demo intranet');
     expect(demo.stderr()).toMatch(/"proc":"pse".*"msg":"microtunnel stitched"/);
     await expect(get(socks, 'x.apps.demo.internal', 8080)).rejects.toThrow(/SOCKS reply/);
+    const inDr = await statusJson(demo.ready.dataDir as string);
+    expect(inDr.safeMode).toBe(true);
+    expect(inDr.tenants[0]).toMatchObject({ id: 'demo', connection: 'safe-mode', dr: { mode: 'on', active: true } });
 
     await publish('off');
     await waitUntil(() => demo.stderr().includes('disaster recovery ended'), 60_000, 'DR ended in the demo log');
     const back = await waitUntil(() => get(socks, 'x.apps.demo.internal', 8080).catch(() => undefined), 30_000, 'apps through the cloud again');
     expect(back).toContain('x.apps.demo.internal');
+    const after = await statusJson(demo.ready.dataDir as string);
+    expect(after.safeMode).toBe(false);
+    expect(after.tenants[0]).toMatchObject({ connection: 'connected', dr: { mode: 'off', active: false } });
   });
 });

@@ -40,6 +40,12 @@ const listenAddress = z
   .refine((s) => { const hp = splitHostPort(s); return hp !== null && net.isIP(hp.host) !== 0; }, { message: 'expected ip:port ([ipv6]:port for IPv6)' })
   .meta(doc('ip:port'));
 
+/** A resolver: an IP, or ip:port ([ipv6]:port) when it does not listen on 53. */
+const resolverAddress = z
+  .string()
+  .refine((s) => net.isIP(s) !== 0 || ((hp) => hp !== null && net.isIP(hp.host) !== 0)(splitHostPort(s)), { message: 'expected an IP address or ip:port ([ipv6]:port)' })
+  .meta(doc('ip or ip:port'));
+
 /** Any IPv4 or IPv6 network, for the trusted-network range (not limited like the pool). */
 const networkCidr = z
   .string()
@@ -116,7 +122,7 @@ export const DrSettings = z.strictObject({
   domain: dnsName.describe('DR domain whose TXT record switches disaster-recovery mode (missing record = off).'),
   publicKey: publicKey.describe('Key that verifies the DR TXT record signature.'),
   pollIntervalSeconds: z.number().int().min(30).max(86_400).default(240).meta(doc('seconds')).describe('How often the DR record is polled (seed: every 4 minutes).'),
-  resolvers: z.array(ipAddress).max(8).optional().describe('Resolvers to ask for the DR record; the OS resolvers when absent.'),
+  resolvers: z.array(resolverAddress).max(8).optional().describe('Resolvers to ask for the DR record; the OS resolvers when absent.'),
   requireSigned: z.boolean().default(true).describe('Refuse unsigned DR records. Activation and deactivation must be alike.'),
   maxAssertionAgeHours: z.number().int().min(1).max(8_760).default(168).meta(doc('hours')).describe('During DR the IdP is unreachable: a SAML assertion stays valid until its start + this age (default: the 7-day auth timeout).'),
   psePort: z.number().int().min(1).max(65_535).default(443).describe('Port of the private service edges named by the DR domain\'s A records.'),

@@ -51,7 +51,13 @@ export interface AgentState {
   writeTenant(id: string, data: TenantRecordInput): Promise<TenantRecord>;
   /** Forgets the tenant; false if it was not enrolled. */
   removeTenant(id: string): Promise<boolean>;
+  /** The agent's own sealed entries (not a tenant's): e.g. the DR segment cache. */
+  readEntry(name: AgentEntry): Promise<unknown>;
+  writeEntry(name: AgentEntry, value: unknown): Promise<void>;
 }
+
+export type AgentEntry = 'dr-cache';
+const ENTRY_PREFIX = 'agent-';
 
 export interface AgentStateOptions {
   /** This device's fingerprint; read from the machine when not given. */
@@ -113,6 +119,16 @@ export async function openAgentState(dir: string, opts: AgentStateOptions = {}):
       return parsed.data;
     },
     removeTenant: (id) => store.remove(entryOf(id)),
+    async readEntry(name) {
+      const plaintext = await store.read(ENTRY_PREFIX + name, name);
+      if (!plaintext) return undefined;
+      try {
+        return JSON.parse(plaintext.toString('utf8')) as unknown;
+      } catch (cause) {
+        throw new SealedStateError('corrupt', `${join(store.dir, ENTRY_PREFIX + name + SEALED_SUFFIX)} is corrupt: its content is not JSON`, undefined, { cause });
+      }
+    },
+    writeEntry: (name, value) => store.write(ENTRY_PREFIX + name, name, Buffer.from(JSON.stringify(value), 'utf8')),
   };
 }
 

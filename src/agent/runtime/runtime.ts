@@ -55,6 +55,8 @@ export interface AgentRuntimeOptions {
   loginTimeoutMs?: number;
   operatorGid?: number;
   configPollMs?: number;
+  /** DR record polling faster than the configuration allows (demo, tests). */
+  drPollMs?: number;
   /** Trusted-network fact gathering and polling (tests). */
   network?: { pollIntervalMs?: number; gather?: Omit<GatherOptions, 'resolvConfPath' | 'names'> };
 }
@@ -84,6 +86,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
   private intercept?: KernelIntercept;
   private monitor?: TrustedNetworkMonitor;
   private dr?: DrController;
+  private drSaveTimer?: NodeJS.Timeout;
   private service?: AgentService;
   private readonly appDomains: string[] = [];
   private upstreams: readonly string[] | undefined;
@@ -128,9 +131,10 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       this.slots.on('change', () => this.emit('change'));
       this.stops.push(() => this.slots.stop());
 
-      if (config.dr) this.startDr(config);
       await this.startMonitor(config);
       await this.slots.reconcile(await this.resolveTenants(config));
+      await this.restartDr(config);
+      this.stops.push(() => this.restartDr(undefined));
 
       const ready: RuntimeReady = { socket: opts.socketPath, tenants: this.slots.ids };
       if (!opts.noDns) ready.dns = await this.startDns(config);
@@ -184,6 +188,11 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
     await Promise.all(this.agent.tenants.filter((t) => t.enabled).map((t) => t.tunnel.waitConnected(timeoutMs)));
   }
 
+  /** Changes a user setting as the local API does (the demo configures DR this way). */
+  async setSetting(key: string, value: unknown): Promise<void> {
+    await this.guard(() => this.loader.setUserValue(key, value));
+  }
+
   /** Starts a sign-in for a tenant; resolves with the URL the user's browser must open. */
   login(tenant: string): Promise<string> {
     return this.slots.startLogin(tenant);
@@ -206,14 +215,43 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
     return { tcpOpenIdleMs: t.tcpOpenIdleSeconds * 1000, tcpHalfClosedIdleMs: t.tcpHalfClosedIdleSeconds * 1000, udpIdleMs: t.udpIdleSeconds * 1000 };
   }
 
-  private startDr(config: AgentConfig): void {
-    const settings = drSettingsOf(config.dr!);
-    const tenants = Object.fromEntries(config.tenants.map((t) => [t.id, { serverName: t.cloud.serverName, settings }]));
-    const dr = new DrController({ log: this.opts.log.child({ component: 'dr' }), tenants });
-    dr.onModeChange(() => this.emit('change'));
-    dr.start();
-    this.dr = dr;
-    this.stops.push(() => dr.stop());
+  /**
+   * (Re)creates the DR controller for the configured tenants, carrying the segment cache over;
+   * `undefined` (or no `dr` section) stops DR. The cache is sealed to disk on every change of
+   * mode and on stop, so a restart during an outage still has the DR apps.
+   */
+  private async restartDr(config: AgentConfig | undefined): Promise<void> {
+    const old = this.dr;
+    let snapshot: unknown = old?.snapshot();
+    clearInterval(this.drSaveTimer);
+    if (old) {
+      old.stop();
+      this.dr = undefined;
+      await this.saveDrCache(snapshot);
+    }
+    if (config?.dr) {
+      const settings = { ...drSettingsOf(config.dr), ...(this.opts.drPollMs ? { pollMs: this.opts.drPollMs } : {}) };
+      const tenants = Object.fromEntries(config.tenants.map((t) => [t.id, { serverName: t.cloud.serverName, settings }]));
+      const dr = new DrController({ log: this.opts.log.child({ component: 'dr' }), tenants });
+      snapshot ??= await this.state.readEntry('dr-cache').catch((err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'DR cache unreadable; starting without it'));
+      if (snapshot !== undefined) dr.restore(snapshot);
+      dr.onModeChange((e) => {
+        this.opts.log.warn({ tenant: e.tenant, mode: e.mode, safeMode: e.active, edges: e.edges.map((x) => x.edge) }, e.active ? 'SAFE MODE: disaster recovery applies' : 'disaster recovery ended');
+        void this.saveDrCache(dr.snapshot());
+        this.emit('change');
+      });
+      this.dr = dr;
+      dr.start();
+      // The controller refreshes its cache while the cloud is healthy; seal it as often.
+      this.drSaveTimer = setInterval(() => void this.saveDrCache(dr.snapshot()), config.dr.pollIntervalSeconds * 1000 * 4).unref();
+    }
+    this.slots.reattachDr();
+    this.emit('change');
+  }
+
+  private async saveDrCache(snapshot: unknown): Promise<void> {
+    if (snapshot === undefined) return;
+    await this.state.writeEntry('dr-cache', snapshot).catch((err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'cannot save the DR cache'));
   }
 
   private async startMonitor(config: AgentConfig): Promise<void> {
@@ -297,7 +335,8 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       if (changed.some((k) => k.startsWith('dns.'))) this.dns?.setSearch({ searchDomains: config.dns.searchDomains, domainValidation: config.dns.domainValidation });
       if (changed.some((k) => k.startsWith('trustedNetwork'))) await this.monitor?.setCriteria(config.trustedNetwork);
       if (changed.some((k) => k.startsWith('tenants'))) await this.slots.reconcile(await this.resolveTenants(config));
-      const restartOnly = changed.filter((k) => k === 'dns.listen' || k === 'dns.poolCidr' || k.startsWith('dr.') || k === 'dr' || k.startsWith('timeouts.tcp') || k.startsWith('timeouts.udp'));
+      if (changed.some((k) => k.startsWith('tenants') || k === 'dr' || k.startsWith('dr.'))) await this.restartDr(config);
+      const restartOnly = changed.filter((k) => k === 'dns.listen' || k === 'dns.poolCidr' || k.startsWith('timeouts.tcp') || k.startsWith('timeouts.udp'));
       if (restartOnly.length) log.warn({ keys: restartOnly }, 'these settings take effect when the agent restarts');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'cannot apply the configuration change');

@@ -236,9 +236,20 @@ export class TenantSlots extends EventEmitter<{ change: [] }> {
       },
     });
     slot.renewer.start();
-    const dr = this.opts.dr?.();
-    if (dr?.status(slot.cfg.id)) slot.detachDr = dr.attach(slot.cfg.id, tenant.tunnel);
+    this.attachDr(slot);
     this.applyEnabled(slot);
+  }
+
+  /** Hooks every tunnel up to the current DR controller (after it was replaced). */
+  reattachDr(): void {
+    for (const slot of this.slots.values()) this.attachDr(slot);
+  }
+
+  private attachDr(slot: Slot): void {
+    slot.detachDr?.();
+    slot.detachDr = undefined;
+    const dr = this.opts.dr?.();
+    if (slot.tenant && dr?.status(slot.cfg.id)) slot.detachDr = dr.attach(slot.cfg.id, slot.tenant.tunnel);
   }
 
   private applyEnabled(slot: Slot): void {
