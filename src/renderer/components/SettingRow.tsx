@@ -2,6 +2,7 @@ import { useId, useState } from 'react';
 import type { ZccBridge } from '../../common/bridge.js';
 import type { Setting } from '../../common/localapi-schema.js';
 import { errorMessage, formatSettingValue } from '../format';
+import { LockIcon } from './LockIcon';
 import { settingEditor } from '../setting-choices';
 
 type Save = { kind: 'idle' } | { kind: 'saving' } | { kind: 'saved' } | { kind: 'failed'; text: string };
@@ -77,7 +78,7 @@ export function SettingRow({ setting, bridge, onSaved }: { setting: Setting; bri
       )}
       {locked && (
         <p id={`${id}-lock`} className="locked-note">
-          <span aria-hidden="true">🔒 </span>Managed by your administrator
+          <LockIcon /> Managed by your administrator
         </p>
       )}
       {!locked && editor.kind === 'read-only' && <p className="muted setting-desc">Change it in the agent&apos;s configuration file.</p>}

@@ -3,6 +3,7 @@ import type { ZccBridge } from '../../common/bridge.js';
 import type { TenantStatus } from '../../common/localapi-schema.js';
 import { tenantCanToggle, tenantIsOn, tenantNotEnrolled } from '../../common/status-view.js';
 import { errorMessage } from '../format';
+import { LockIcon } from './LockIcon';
 
 /**
  * On/off switch of a tenant (its Z-Tunnel). Disabled, with the reason, where the policy does
@@ -60,7 +61,7 @@ export function TenantToggle({ tenant, bridge }: { tenant: TenantStatus; bridge:
       </button>
       {!allowed && (
         <span id={noteId} className="locked-note">
-          <span aria-hidden="true">🔒 </span>Managed by your administrator
+          <LockIcon /> Managed by your administrator
         </span>
       )}
       {error && (
