@@ -10,9 +10,13 @@ export interface ZccProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs `zcc ARGS` as a real process and resolves with its READY payload. */
-export function spawnZcc(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ZccProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'zcc'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `zcc ARGS` as a real process and resolves with its READY payload. `wrap` runs it under
+ * another command, e.g. `['ip', 'netns', 'exec', NS]` (signals reach zcc: those exec it).
+ */
+export function spawnZcc(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000, wrap: string[] = []): Promise<ZccProcess> {
+  const argv = [...wrap, process.execPath, join(ROOT, 'bin', 'zcc'), ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
