@@ -83,8 +83,9 @@ export class TenantSlots extends EventEmitter<{ change: [] }> {
         if (current !== slot) throw new Error(`tenant ${id} was removed during the sign-in`);
         if (slot.record && slot.tenant) {
           await reauthenticate({ ...this.endpoint(slot.cfg), identity: tlsIdentityOf(slot.record), ticket, fingerprint: this.opts.fingerprint, tunnel: slot.tenant.tunnel });
-          // A tunnel that was refused for needs-reauth (or is backing off) tries again now.
-          slot.tenant.tunnel.reconnect('signed in again');
+          // The edge renewed the auth record of the tunnel that is up; one that is down (refused,
+          // backing off) tries again now rather than at its next backoff step.
+          if (slot.tenant.tunnel.status.state !== 'connected') slot.tenant.tunnel.reconnect('signed in again');
         } else {
           const identity = await enrollWithTicket({ ...this.endpoint(slot.cfg), tenant: id, ticket, device: this.opts.device, fingerprint: this.opts.fingerprint });
           await this.store(slot, identity);
