@@ -3,8 +3,11 @@
  * Plain Node, no electron: the main process uses it, and it is tested against a fake agent.
  * Every answer is validated against the shared schema before anyone sees it.
  */
+import type { Stats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import http from 'node:http';
 import {
+  LOCALAPI_DEFAULT_SOCKET,
   LOCALAPI_WATCH_PATH,
   LocalApiErrorSchema,
   WatchEventSchema,
@@ -37,6 +40,36 @@ export interface AgentClientOptions {
   /** Reconnect delays of the watch stream. Default 250 ms doubling up to 10 s. */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /**
+   * Uids the socket may belong to; anything else is refused before a byte is sent, so a socket
+   * planted by another local user is never trusted with a request or believed about state.
+   * Default {@link trustedOwnersFor}; `null` turns the check off.
+   */
+  trustedOwners?: readonly number[] | null;
+}
+
+/**
+ * Who may own the agent's socket: root for the system agent's path; root or this user for any
+ * other path (a demo or a development agent this user started).
+ */
+export function trustedOwnersFor(socketPath: string): number[] {
+  const me = process.getuid?.();
+  return socketPath === LOCALAPI_DEFAULT_SOCKET || me === undefined || me === 0 ? [0] : [0, me];
+}
+
+/** Refuses a socket that is not a socket, or not owned by one of `owners`. */
+export async function checkSocketOwner(socketPath: string, owners: readonly number[]): Promise<void> {
+  let st: Stats;
+  try {
+    st = await lstat(socketPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LocalApiCallError(`cannot reach the agent at ${socketPath}: ${code ?? (err as Error).message}`, undefined, code);
+  }
+  if (!st.isSocket()) throw new LocalApiCallError(`refusing ${socketPath}: not a socket`);
+  if (!owners.includes(st.uid)) {
+    throw new LocalApiCallError(`refusing ${socketPath}: owned by uid ${st.uid}, not by ${owners.map((u) => (u === 0 ? 'root' : `uid ${u}`)).join(' or ')}`, undefined, 'untrusted-socket');
+  }
 }
 
 export class LocalApiCallError extends Error {
@@ -72,8 +105,11 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
   const maxBytes = opts.maxBytes ?? 4 * 1024 * 1024;
   const retryInitialMs = opts.retryInitialMs ?? 250;
   const retryMaxMs = opts.retryMaxMs ?? 10_000;
+  const owners = opts.trustedOwners === undefined ? trustedOwnersFor(opts.socketPath) : opts.trustedOwners;
+  const checkOwner = (): Promise<void> => (owners ? checkSocketOwner(opts.socketPath, owners) : Promise.resolve());
 
-  function post(path: string, body: string): Promise<{ status: number; text: string }> {
+  async function post(path: string, body: string): Promise<{ status: number; text: string }> {
+    await checkOwner();
     return new Promise((resolve, reject) => {
       const req = http.request({
         socketPath: opts.socketPath,
@@ -115,16 +151,24 @@ export function createAgentClient(opts: AgentClientOptions): AgentClient {
     let current: http.ClientRequest | undefined;
     let timer: NodeJS.Timeout | undefined;
 
+    const retry = (err: Error): void => {
+      if (stopped) return;
+      handlers.onError(err);
+      timer = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, retryMaxMs);
+    };
     const connect = (): void => {
+      if (stopped) return;
+      checkOwner().then(open, retry);
+    };
+    const open = (): void => {
       if (stopped) return;
       let failed = false;
       const fail = (err: Error): void => {
         if (failed || stopped) return;
         failed = true;
         req.destroy();
-        handlers.onError(err);
-        timer = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, retryMaxMs);
+        retry(err);
       };
       const req = http.request({
         socketPath: opts.socketPath,

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AgentStatus, WatchEvent } from '../../src/common/localapi-schema.js';
-import { LocalApiCallError, createAgentClient, type AgentClient } from '../../src/common/localapi-client.js';
+import { chown } from 'node:fs/promises';
+import { LocalApiCallError, createAgentClient, trustedOwnersFor, type AgentClient } from '../../src/common/localapi-client.js';
 import { FIXTURE_STATUS } from '../ui/fixture-status.js';
 import { startFakeAgent, type FakeAgent } from './fake-agent.js';
 
@@ -48,6 +49,25 @@ describe('request', () => {
   it('rejects when the agent is not there', async () => {
     const absent = createAgentClient({ socketPath: `${agent.socketPath}.missing` });
     await expect(absent.request('status', {})).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('socket owner', () => {
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) console.log('SKIP socket-owner refusal test: chown of the socket needs root');
+
+  it.skipIf(!asRoot)('refuses a socket that belongs to another user, before sending anything, for requests and the watch', async () => {
+    await chown(agent.socketPath, 65534, 65534);
+    const err = await client.request('status', {}).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'untrusted-socket', message: `refusing ${agent.socketPath}: owned by uid 65534, not by root` });
+    const errors: Error[] = [];
+    const stop = client.watch({ onEvent: () => undefined, onError: (e) => errors.push(e) });
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0));
+    stop();
+    expect(errors[0]!.message).toContain('owned by uid 65534');
+    expect(agent.requests).toEqual([]);
+    // The system socket path is trusted only when root owns it; any other path also when this user does.
+    expect(trustedOwnersFor('/run/zcc/localapi.sock')).toEqual([0]);
   });
 });
 
