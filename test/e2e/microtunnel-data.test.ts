@@ -50,7 +50,8 @@ describe('microtunnels end to end (agent → edge → connector → server)', ()
     await Promise.all([echo?.close(), bulk?.close(), source?.close(), sink?.close()]);
   });
 
-  it(`carries ${BULK} bytes each way through one microtunnel with matching SHA-256`, async () => {
+  // A data check, not a speed check: on a loaded 2-core CI machine 1 GiB each way can take minutes.
+  it(`carries ${BULK} bytes each way through one microtunnel with matching SHA-256`, { timeout: 300_000 }, async () => {
     const s = await socksConnect(proxy, 'echo.acme.test', 7);
     const sent = createHash('sha256');
     const received = createHash('sha256');
@@ -77,7 +78,7 @@ describe('microtunnels end to end (agent → edge → connector → server)', ()
     expect(received.digest('hex')).toBe(sent.digest('hex'));
   });
 
-  it(`downloads ${BULK} bytes over HTTP with curl --socks5-hostname and the same SHA-256`, async () => {
+  it(`downloads ${BULK} bytes over HTTP with curl --socks5-hostname and the same SHA-256`, { timeout: 300_000 }, async () => {
     const id = randomBytes(6).toString('hex');
     const { stdout } = await run('bash', ['-c', `set -o pipefail; curl -sS --fail --socks5-hostname ${proxy.host}:${proxy.port} http://bulk.acme.test/bytes/${BULK}?id=${id} | sha256sum`], {
       timeout: 300_000,
