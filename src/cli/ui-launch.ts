@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { LOCALAPI_SOCKET_ENV } from '../common/localapi-schema.js';
 import { PROJECT_ROOT } from '../../scripts/build-renderer.js';
+import { buildTray } from '../../scripts/build-tray.js';
 import { startWebUi, type WebUi } from './web-ui.js';
 
 /**
@@ -25,7 +26,10 @@ function electronBinary(): string | undefined {
 export async function startUi(opts: { listen: { host: string; port: number }; socketPath: string; outDir: string; log: Logger }): Promise<WebUi> {
   const electron = electronBinary();
   if (electron && !process.env.ZCC_NO_ELECTRON) {
-    const child = spawn(electron, [join(PROJECT_ROOT, 'dist', 'main', 'main.js')], { env: { ...process.env, [LOCALAPI_SOCKET_ENV]: opts.socketPath }, stdio: 'ignore' });
+    // The project directory as the app (package.json "main"), so that app.getAppPath() is the
+    // root that src/main/app-paths.ts resolves out/renderer and resources/icons against.
+    await buildTray();
+    const child = spawn(electron, [PROJECT_ROOT], { env: { ...process.env, [LOCALAPI_SOCKET_ENV]: opts.socketPath }, stdio: 'ignore' });
     child.on('error', (err) => opts.log.warn({ err: err.message }, 'could not start the Electron tray app'));
     return { url: 'electron', close: async () => void child.kill('SIGTERM') };
   }

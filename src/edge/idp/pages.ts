@@ -45,7 +45,10 @@ export function sendAutoPost(res: ServerResponse, p: { acsUrl: string; samlRespo
     (p.relayState !== undefined ? `<input type="hidden" name="RelayState" value="${attr(p.relayState)}">` : '') +
     `<noscript><button type="submit">Continue</button></noscript></form>` +
     `<script nonce="${nonce}">document.forms[0].submit()</script></body></html>`;
-  send(res, 200, html, `default-src 'none'; script-src 'nonce-${nonce}'; form-action ${new URL(p.acsUrl).origin}; frame-ancestors 'none'; base-uri 'none'`);
+  // Browsers apply form-action to the redirects after the POST as well, and the SP's ACS sends
+  // the browser on to the agent's RFC 8252 loopback callback (http://127.0.0.1:PORT/callback):
+  // without it here Chromium blocks the sign-in at the ACS.
+  send(res, 200, html, `default-src 'none'; script-src 'nonce-${nonce}'; form-action ${new URL(p.acsUrl).origin} http://127.0.0.1:*; frame-ancestors 'none'; base-uri 'none'`);
 }
 
 /** An error page: the user sees what went wrong, in words. */

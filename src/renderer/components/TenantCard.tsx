@@ -7,12 +7,13 @@ import { ReauthControl } from './ReauthControl';
 import { SegmentTable } from './SegmentTable';
 import { TenantToggle } from './TenantToggle';
 
-function Detail({ term, value }: { term: string; value: string | undefined }) {
+/** A term and its value; `at` (ISO 8601) marks the value up as a <time> for machines. */
+function Detail({ term, value, at }: { term: string; value: string | undefined; at?: string }) {
   if (value === undefined || value === '') return null;
   return (
     <div className="detail">
       <dt>{term}</dt>
-      <dd>{value}</dd>
+      <dd>{at ? <time dateTime={at}>{value}</time> : value}</dd>
     </div>
   );
 }
@@ -71,8 +72,8 @@ export function TenantCard({ tenant, bridge, network, now }: { tenant: TenantSta
       <dl className="details">
         <Detail term="User" value={tenant.user} />
         <Detail term="Service edge" value={tenant.edge} />
-        <Detail term="Connected since" value={formatTime(tenant.connectedSince)} />
-        <Detail term="Sign-in expires" value={expires && left ? `${expires} (${left})` : expires} />
+        <Detail term="Connected since" value={formatTime(tenant.connectedSince)} at={tenant.connectedSince} />
+        <Detail term="Sign-in expires" value={expires && left ? `${expires} (${left})` : expires} at={tenant.authExpiresAt} />
         <Detail term="Received" value={formatBytes(tenant.bytesIn)} />
         <Detail term="Sent" value={formatBytes(tenant.bytesOut)} />
       </dl>
