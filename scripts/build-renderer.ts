@@ -1,7 +1,8 @@
 /**
  * Bundles the React renderer with esbuild into out/renderer/ (index.html, app.js, app.css) and
  * the sandboxed preload into out/preload/preload.cjs (sandboxed preloads must be one CommonJS
- * file). Both are what src/main/app-paths.ts expects.
+ * file). Both are what src/main/app-paths.ts expects. `buildTray` adds the main process bundle
+ * (scripts/build-tray.ts, `npm run tray`).
  * Run: npx tsx scripts/build-renderer.ts [--dev]
  */
 import { copyFile, mkdir, rm } from 'node:fs/promises';
@@ -72,6 +73,30 @@ export async function buildPreload(opts: BuildOptions = {}): Promise<BuildResult
     logLevel: 'silent',
   });
   return { outDir, files: ['preload.cjs'] };
+}
+
+/** The Electron main process bundle: package.json "main". */
+export const TRAY_MAIN = path.join(PROJECT_ROOT, 'dist', 'main', 'main.js');
+
+/**
+ * Everything `electron .` runs from the project directory: renderer, preload, and the main
+ * process bundled to dist/main/main.js (the same esbuild flags as `npm run make`).
+ */
+export async function buildTray(opts: { dev?: boolean } = {}): Promise<void> {
+  await buildRenderer(opts);
+  await buildPreload(opts);
+  await esbuild.build({
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: [path.join(PROJECT_ROOT, 'src', 'main', 'main.ts')],
+    outfile: TRAY_MAIN,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: NODE_TARGET,
+    external: ['electron'],
+    sourcemap: opts.dev ? 'inline' : false,
+    logLevel: 'warning',
+  });
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

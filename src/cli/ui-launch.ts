@@ -3,8 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { LOCALAPI_SOCKET_ENV } from '../common/localapi-schema.js';
-import { PROJECT_ROOT } from '../../scripts/build-renderer.js';
-import { buildTray } from '../../scripts/build-tray.js';
+import { PROJECT_ROOT, buildTray } from '../../scripts/build-renderer.js';
 import { startWebUi, type WebUi } from './web-ui.js';
 
 /**

@@ -36,7 +36,10 @@ function start(): void {
   const socketPath = process.env[LOCALAPI_SOCKET_ENV] ?? LOCALAPI_DEFAULT_SOCKET;
   const notifier = createNotifier({
     show: (n) => {
-      if (Notification.isSupported()) new Notification({ title: n.title, body: n.body }).show();
+      if (!Notification.isSupported()) return;
+      const note = new Notification({ title: n.title, body: n.body });
+      note.on('click', showWindow);
+      note.show();
     },
   });
   const ctl = createController({

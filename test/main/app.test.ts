@@ -135,6 +135,10 @@ describe('main.ts with the agent settings and notifications', () => {
     expect(labels()).toContain('Open zcc');
     // Globex needs sign-in in the fixture: one notification, however often the status comes.
     await vi.waitFor(() => expect(fake.Notification.shown.map((n) => n.title)).toEqual(['Sign-in required']));
+    // Clicking a notification opens the window.
+    expect(fake.BrowserWindow.instances).toHaveLength(0);
+    fake.Notification.instances[0]?.emit('click');
+    expect(fake.BrowserWindow.instances).toHaveLength(1);
     const safe = { ...FIXTURE_STATUS, safeMode: true };
     agent.push(safe);
     agent.push({ ...safe, version: 'again' });

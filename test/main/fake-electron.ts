@@ -156,13 +156,17 @@ export class Tray extends FakeEmitter {
   }
 }
 
-export class Notification {
+export class Notification extends FakeEmitter {
   static readonly shown: { title: string; body: string }[] = [];
+  static readonly instances: Notification[] = [];
   static supported = true;
   static isSupported(): boolean {
     return Notification.supported;
   }
-  constructor(readonly options: { title: string; body: string }) {}
+  constructor(readonly options: { title: string; body: string }) {
+    super();
+    Notification.instances.push(this);
+  }
   show(): void {
     Notification.shown.push({ title: this.options.title, body: this.options.body });
   }
@@ -187,6 +191,7 @@ export function resetFakeElectron(): void {
   BrowserWindow.instances.length = 0;
   Tray.instances.length = 0;
   Notification.shown.length = 0;
+  Notification.instances.length = 0;
   Notification.supported = true;
   app.listeners.clear();
   app.gotLock = true;

@@ -188,6 +188,10 @@ describe.skipIf(!hasChromium)('zcc demo UI in a browser (no Electron)', { timeou
     expect(crossOrigin.status).toBe(403);
     // The UI adds and removes no tenants: those requests are not relayed at all.
     expect((await fetch(`${url}api/request/removeTenant`, { method: 'POST', body: JSON.stringify({ tenant: 'demo' }) })).status).toBe(404);
+    // The agent's own refusals reach the page with their status and reason.
+    const refused = await fetch(`${url}api/request/setSetting`, { method: 'POST', body: JSON.stringify({ key: 'dns.poolCidr', value: 'nonsense' }) });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: string }).error).toContain('dns.poolCidr');
     // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host.
     const rebound = await new Promise<number>((resolve, reject) => {
       const u = new URL(url);
