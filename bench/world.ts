@@ -97,7 +97,9 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
     const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud'));
     const agentArgs: AgentArgs = { cloud, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
     const bundle = await bundleAgent();
-    const agentChild = fork(bundle.file, [JSON.stringify(agentArgs)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // ZCC_BENCH_AGENT_NODE_ARGS: extra node flags for the agent only, e.g. "--cpu-prof".
+    const execArgv = (process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const agentChild = fork(bundle.file, [JSON.stringify(agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(agentChild);
     const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => bundle.remove());
     const ask = <T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> => {
