@@ -3,28 +3,14 @@ import type { ZccBridge } from '../../common/bridge.js';
 import type { TenantStatus } from '../../common/localapi-schema.js';
 import { tenantNotEnrolled } from '../../common/status-view.js';
 import { canReauth, errorMessage, formatTime } from '../format';
-
-/** What the tenant looked like when the sign-in started, to recognise its completion. */
-interface Before {
-  authExpiresAt?: string;
-  needed: boolean;
-}
+import { signInCompleted, signInStart, type SignInStart } from '../sign-in';
 
 type Flow =
   | { kind: 'idle' }
   | { kind: 'starting' }
-  | { kind: 'waiting'; loginUrl?: string; before: Before }
+  | { kind: 'waiting'; loginUrl?: string; before: SignInStart }
   | { kind: 'done'; text: string }
   | { kind: 'failed'; text: string };
-
-/**
- * The sign-in finished: the agent reports the tenant signed in with a new expiry (or, when a
- * sign-in was required, simply no longer requires one).
- */
-export function signInCompleted(before: Before, t: TenantStatus): boolean {
-  if (t.needsReauth || tenantNotEnrolled(t)) return false;
-  return before.needed || (t.authExpiresAt !== undefined && t.authExpiresAt !== before.authExpiresAt);
-}
 
 /**
  * Re-authenticate (or, for a tenant not enrolled yet, Sign in): asks the agent for a sign-in,
@@ -50,7 +36,7 @@ export function ReauthControl({ tenant, bridge }: { tenant: TenantStatus; bridge
   }, [waiting]);
 
   const start = (): void => {
-    const before: Before = { authExpiresAt: tenant.authExpiresAt, needed: tenant.needsReauth || tenantNotEnrolled(tenant) };
+    const before = signInStart(tenant);
     setFlow({ kind: 'starting' });
     bridge.request('reauth', { tenant: tenant.id }).then(
       async (res) => {
