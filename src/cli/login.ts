@@ -14,8 +14,13 @@ export function pickTenant(status: AgentStatus, tenant: string | undefined): Ten
   return status.tenants[0]!;
 }
 
+/** Signed in: the tunnel is up with a session whose expiry is new (a fresh enrollment, or a re-authentication). */
 const signedIn = (before: TenantStatus, now: TenantStatus | undefined): boolean =>
-  !!now && now.enrollment !== 'not-enrolled' && !now.needsReauth && (before.needsReauth || before.enrollment === 'not-enrolled' || now.authExpiresAt !== before.authExpiresAt);
+  !!now &&
+  (now.connection === 'connected' || now.connection === 'safe-mode') &&
+  now.authExpiresAt !== undefined &&
+  !now.needsReauth &&
+  (before.enrollment === 'not-enrolled' || now.authExpiresAt !== before.authExpiresAt);
 
 /**
  * `zcc login [--tenant ID]`: asks the agent to start a sign-in, opens the URL it answers in this

@@ -124,7 +124,8 @@ describe('zcc agent, zcc login and the auth timeout, as processes', { timeout: 1
     }, (AUTH_TIMEOUT_S + 10) * 1000, 'needsReauth in zcc status --json');
     expect(Date.parse(expired.authExpiresAt!)).toBeLessThanOrEqual(Date.now());
     await expect(socksConnect(socks, 'eng.acme.test', 7)).rejects.toThrow(/SOCKS reply/);
-    expect(agent.stderr().split("\n").filter((l) => l.includes("connection failed")).join("\n")).toMatch(/"reason":"needs-reauth"/);
+    // The reply may reach the client before the agent's log line reaches its stderr.
+    await waitUntil(() => /"reason":"needs-reauth","msg":"connection failed"/.test(agent.stderr()), 10_000, 'needs-reauth logged by the agent');
     expect(await echoOnce(open, 'after expiry\n')).toBe('after expiry\n');
 
     await login();
