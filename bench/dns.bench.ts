@@ -104,6 +104,12 @@ async function startDnsmasq(bin: string, dir: string): Promise<Dnsmasq> {
     let err = '';
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     const exited = once(child, 'exit');
+    // dnsmasq has no IPC channel to notice that we are gone: never leave it behind.
+    const orphanGuard = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', orphanGuard);
+    void exited.then(() => process.off('exit', orphanGuard));
     for (let i = 0; i < 30 && child.exitCode === null; i++) {
       if (await probe(port, 100)) {
         return {

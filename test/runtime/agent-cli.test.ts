@@ -16,7 +16,7 @@ import { socksConnect } from '../helpers/socks-client.js';
 import { spawnZcc, type ZccProcess } from '../helpers/spawn-zcc.js';
 
 const ZCC = join(import.meta.dirname, '..', '..', 'bin', 'zcc');
-const AUTH_TIMEOUT_S = 5;
+const AUTH_TIMEOUT_S = 8;
 
 /** Runs a zcc command to its end; `onLine` sees stdout lines as they come (for the login URL). */
 function zcc(args: string[], onLine?: (line: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {

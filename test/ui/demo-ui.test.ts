@@ -40,6 +40,8 @@ describe.skipIf(!hasChromium)('zcc demo UI in a browser (no Electron)', { timeou
   let page: Page;
   let url: string;
   const errors: string[] = [];
+  /** Requests of the window itself to anything but its own server (the sign-in tab is another page). */
+  const foreign: string[] = [];
 
   beforeAll(async () => {
     demo = await spawnZcc(
@@ -55,6 +57,9 @@ describe.skipIf(!hasChromium)('zcc demo UI in a browser (no Electron)', { timeou
     page = await context.newPage();
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => {
+      if (new URL(r.url()).origin !== new URL(url).origin) foreign.push(r.url());
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -178,6 +183,7 @@ describe.skipIf(!hasChromium)('zcc demo UI in a browser (no Electron)', { timeou
     await screenshot(page, 'demo-diagnostics');
     await page.getByRole('tab', { name: 'Status' }).click();
     expect(errors).toEqual([]);
+    expect(foreign).toEqual([]);
   });
 
   it('answers only under its secret path, to its own Host, and refuses cross-origin calls and tenant changes', async () => {
