@@ -5,7 +5,7 @@ import type { TunnelStatus } from '../../src/agent/tunnel/tunnel-client.js';
 import { needsReauth } from '../../src/agent/status.js';
 import { waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
-import { echo, SamlCloud, TENANT } from './saml-fixture.js';
+import { echo, engEchoCloud, type SamlCloud, TENANT } from './saml-fixture.js';
 
 const AUTH_TIMEOUT_S = 4;
 
@@ -33,12 +33,7 @@ describe(`auth timeout (${AUTH_TIMEOUT_S} s from config): new microtunnels need 
 
   beforeAll(async () => {
     app = await echoServer();
-    s = await new SamlCloud({
-      servers: { 'eng.acme.test:7': `127.0.0.1:${app.port}` },
-      segments: [{ id: 'eng', name: 'Engineering tools', domains: ['eng.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
-      rules: [{ id: 'eng', name: 'engineering', action: 'allow', groups: ['engineering'] }],
-      authTimeoutSeconds: AUTH_TIMEOUT_S,
-    }).start();
+    s = await engEchoCloud(app.port, AUTH_TIMEOUT_S).start();
   });
 
   afterAll(async () => {

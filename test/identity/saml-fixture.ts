@@ -176,3 +176,13 @@ export class SamlCloud {
     if (this.dataDir) await rm(this.dataDir, { recursive: true, force: true });
   }
 }
+
+/** The usual world of these tests: the echo app `eng.acme.test:7`, allowed to group engineering. */
+export function engEchoCloud(appPort: number, authTimeoutSeconds?: number): SamlCloud {
+  return new SamlCloud({
+    servers: { 'eng.acme.test:7': `127.0.0.1:${appPort}` },
+    segments: [{ id: 'eng', name: 'Engineering tools', domains: ['eng.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
+    rules: [{ id: 'eng', name: 'engineering', action: 'allow', groups: ['engineering'] }],
+    authTimeoutSeconds,
+  });
+}

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentStatus } from '../../src/common/localapi-schema.js';
-import { SamlCloud, TENANT } from '../identity/saml-fixture.js';
+import { engEchoCloud, type SamlCloud, TENANT } from '../identity/saml-fixture.js';
 import { waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
 import { socksConnect } from '../helpers/socks-client.js';
@@ -81,12 +81,7 @@ describe('zcc agent, zcc login and the auth timeout, as processes', { timeout: 1
 
   beforeAll(async () => {
     app = await echoServer();
-    s = await new SamlCloud({
-      servers: { 'eng.acme.test:7': `127.0.0.1:${app.port}` },
-      segments: [{ id: 'eng', name: 'Engineering tools', domains: ['eng.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
-      rules: [{ id: 'eng', name: 'engineering', action: 'allow', groups: ['engineering'] }],
-      authTimeoutSeconds: AUTH_TIMEOUT_S,
-    }).start();
+    s = await engEchoCloud(app.port, AUTH_TIMEOUT_S).start();
     dir = await mkdtemp(join(tmpdir(), 'zcc-agent-cli-'));
     socket = join(dir, 'localapi.sock');
     const caFile = join(dir, 'cloud-ca.pem');

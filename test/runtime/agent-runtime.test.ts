@@ -6,7 +6,7 @@ import { AgentRuntime } from '../../src/agent/runtime/runtime.js';
 import { createAgentClient, type AgentClient } from '../../src/common/localapi-client.js';
 import { LogRing } from '../../src/common/log-ring.js';
 import type { AgentStatus } from '../../src/common/localapi-schema.js';
-import { FP, SamlCloud, TENANT } from '../identity/saml-fixture.js';
+import { engEchoCloud, FP, type SamlCloud, TENANT } from '../identity/saml-fixture.js';
 import { LogCapture, waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
 import { socksConnect } from '../helpers/socks-client.js';
@@ -65,11 +65,7 @@ describe('zcc agent runtime: configuration, sealed enrollment by browser sign-in
 
   beforeAll(async () => {
     app = await echoServer();
-    s = await new SamlCloud({
-      servers: { 'eng.acme.test:7': `127.0.0.1:${app.port}` },
-      segments: [{ id: 'eng', name: 'Engineering tools', domains: ['eng.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
-      rules: [{ id: 'eng', name: 'engineering', action: 'allow', groups: ['engineering'] }],
-    }).start();
+    s = await engEchoCloud(app.port).start();
     dir = await mkdtemp(join(tmpdir(), 'zcc-runtime-'));
     userFile = join(dir, 'config.json');
     managedFile = join(dir, 'managed.json');
