@@ -30,6 +30,7 @@ export function tenantStatus(t: TenantFacts, now: number): TenantStatus {
     id: t.id,
     name: t.name,
     connection: connectionOf(t),
+    enabled: t.enabled,
     error: t.tunnel.error,
     user: session?.user,
     authExpiresAt: session?.authExpiresAt,

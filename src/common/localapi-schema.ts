@@ -124,6 +124,8 @@ export const TenantStatusSchema = z.object({
   bytesOut: byteCount,
   segments: z.array(AppSegmentStatusSchema),
   syntheticIps: z.array(SyntheticIpSchema),
+  /** Turned on by the user or the administrator (`enabled`); the forwarding profile may still keep it off. */
+  enabled: z.boolean().optional(),
   /** Whether this device holds a certificate for the tenant; `not-enrolled` needs a sign-in. */
   enrollment: z.enum(['enrolled', 'not-enrolled']).optional(),
   /** The tenant is pinned by the administrator (managed configuration): it cannot be removed here. */

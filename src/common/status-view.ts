@@ -25,11 +25,11 @@ export function tenantNeedsSignIn(t: TenantStatus): boolean {
 }
 
 /**
- * Whether the tenant is switched on. The status carries no `enabled` flag: a tenant that is
- * turned off is reported `disconnected`, an enabled one is on its way up, up, or failing.
+ * Whether the tenant is switched on. Agents before `enabled` was in the status report a tenant
+ * turned off as `disconnected`; for them that is the best guess.
  */
 export function tenantIsOn(t: TenantStatus): boolean {
-  return t.connection !== 'disconnected';
+  return t.enabled ?? t.connection !== 'disconnected';
 }
 
 /** The user may turn the tenant off and on: the policy allows it and it is enrolled. */

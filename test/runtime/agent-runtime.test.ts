@@ -122,7 +122,7 @@ describe('zcc agent runtime: configuration, sealed enrollment by browser sign-in
 
   it('turns the tenant off and on through the configuration', async () => {
     await client.request('setTenantEnabled', { tenant: TENANT, enabled: false });
-    expect((await tenant()).connection).toBe('disconnected');
+    expect(await tenant()).toMatchObject({ connection: 'disconnected', enabled: false });
     expect(JSON.parse(await readFile(userFile, 'utf8')).tenants[0].enabled).toBe(false);
     await client.request('setTenantEnabled', { tenant: TENANT, enabled: true });
     await runtime!.waitConnected();

@@ -106,6 +106,7 @@ export class TenantSlots extends EventEmitter<{ change: [] }> {
     const fwd = this.forwarding(id);
     const dr = this.opts.dr?.()?.status(id);
     const extras: Partial<TenantStatus> = {
+      ...(slot ? { enabled: slot.cfg.enabled } : {}),
       enrollment: slot?.record ? 'enrolled' : 'not-enrolled',
       managed,
       canToggle,
