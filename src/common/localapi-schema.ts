@@ -103,6 +103,8 @@ export const SettingSchema = z.object({
   value: z.unknown(),
   managed: z.boolean(),
   description: z.string().optional(),
+  /** The allowed values, for a setting that is one of a fixed list. */
+  choices: z.array(z.string()).optional(),
 });
 export type Setting = z.infer<typeof SettingSchema>;
 

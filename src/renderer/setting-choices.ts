@@ -20,7 +20,8 @@ export type SettingEditor =
 export function settingEditor(s: Setting): SettingEditor {
   if (s.managed) return { kind: 'locked' };
   if (typeof s.value === 'boolean') return { kind: 'boolean' };
-  const e = ENUMS.find((x) => x.key.test(s.key));
-  if (e && typeof s.value === 'string' && e.choices.includes(s.value)) return { kind: 'choice', choices: e.choices };
+  // The agent lists the choices of its enumerations; the table serves agents that do not yet.
+  const choices = s.choices ?? ENUMS.find((x) => x.key.test(s.key))?.choices;
+  if (choices && typeof s.value === 'string' && choices.includes(s.value)) return { kind: 'choice', choices };
   return { kind: 'read-only' };
 }

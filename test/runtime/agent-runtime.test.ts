@@ -118,6 +118,8 @@ describe('zcc agent runtime: configuration, sealed enrollment by browser sign-in
     const { settings } = await client.request('settings', {});
     expect(settings.find((x) => x.key === 'dns.domainValidation')).toMatchObject({ value: true, managed: true });
     expect(settings.find((x) => x.key === 'dns.searchDomains')).toMatchObject({ value: ['acme.test'], managed: false });
+    expect(settings.find((x) => x.key === 'logging.level')).toMatchObject({ value: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] });
+    expect(settings.some((x) => x.key.startsWith('tenants'))).toBe(false);
   });
 
   it('turns the tenant off and on through the configuration', async () => {

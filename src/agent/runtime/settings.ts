@@ -1,5 +1,6 @@
 import type { Setting } from '../../common/localapi-schema.js';
-import { describeKeys } from '../config/schema-walk.js';
+import { z } from 'zod';
+import { describeKeys, schemaAt, unwrap } from '../config/schema-walk.js';
 import { AgentConfig } from '../config/schema.js';
 import { getAt, parseKeyPath } from '../config/validate.js';
 
@@ -18,5 +19,12 @@ export function settingsList(config: AgentConfig, isManaged: (key: string) => bo
     value: getAt(config, parseKeyPath(k.path)) ?? null,
     managed: isManaged(k.path),
     description: k.description || undefined,
+    choices: choicesOf(k.path),
   }));
+}
+
+function choicesOf(path: string): string[] | undefined {
+  const schema = schemaAt(AgentConfig, parseKeyPath(path));
+  const inner = schema && unwrap(schema).inner;
+  return inner instanceof z.ZodEnum ? inner.options.map(String) : undefined;
 }
