@@ -11,7 +11,7 @@ import { createController, type Controller } from './controller.js';
 import { registerIpc } from './ipc.js';
 import { createNotifier } from './notifier.js';
 import { createTray, type ZccTray } from './tray.js';
-import { traySettingsFrom } from './ui-settings.js';
+import { HIDDEN_ARG, openWindowOnLaunch, traySettingsFrom } from './ui-settings.js';
 import { createMainWindow, installGlobalGuards } from './window.js';
 
 let win: BrowserWindow | undefined;
@@ -42,6 +42,8 @@ function start(): void {
       note.show();
     },
   });
+  // The first settings answer decides whether this start opens the window.
+  let launched = false;
   const ctl = createController({
     client: createAgentClient({ socketPath }),
     onStatus: (status) => {
@@ -50,6 +52,10 @@ function start(): void {
     },
     onSettings: (settings) => {
       const s = traySettingsFrom(settings);
+      if (!launched) {
+        launched = true;
+        if (openWindowOnLaunch(process.argv, s)) showWindow();
+      }
       tray?.update(ctl.latest(), { hiddenItems: s.hiddenMenuItems });
       if (s.authWarningBeforeSeconds !== undefined) notifier.setOptions({ reauthWarnSeconds: s.authWarningBeforeSeconds });
     },
@@ -81,6 +87,9 @@ if (!app.requestSingleInstanceLock()) {
 } else {
   app.enableSandbox();
   installGlobalGuards(app);
+  // Starts with the user's session. Linux has no login-item API: the packages install an XDG
+  // autostart entry (resources/autostart) that passes the same flag.
+  if (app.isPackaged && process.platform !== 'linux') app.setLoginItemSettings({ openAtLogin: true, args: [HIDDEN_ARG] });
   app.on('second-instance', () => {
     if (controller) showWindow();
   });

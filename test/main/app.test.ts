@@ -123,9 +123,27 @@ describe('main.ts', () => {
   });
 });
 
+describe('main.ts launch', () => {
+  it('opens the window once the settings say so, and registers no login item on Linux (the XDG autostart entry does it)', async () => {
+    agent.reply('settings', () => ({ status: 200, body: { settings: [{ key: 'ui.hideWindowOnLaunch', value: false, managed: false }] } }));
+    const fake = await boot(true);
+    await vi.waitFor(() => expect(fake.BrowserWindow.instances).toHaveLength(1));
+    if (process.platform === 'linux') expect(fake.app.setLoginItemSettings).not.toHaveBeenCalled();
+    fake.app.emit('will-quit');
+  });
+});
+
 describe('main.ts with the agent settings and notifications', () => {
   it('hides the menu items ui.hiddenMenuItems names and notifies state changes once', async () => {
-    agent.reply('settings', () => ({ status: 200, body: { settings: [{ key: 'ui.hiddenMenuItems', value: ['quit'], managed: true }] } }));
+    agent.reply('settings', () => ({
+      status: 200,
+      body: {
+        settings: [
+          { key: 'ui.hiddenMenuItems', value: ['quit'], managed: true },
+          { key: 'ui.hideWindowOnLaunch', value: true, managed: true },
+        ],
+      },
+    }));
     agent.reply('setTenantEnabled', (body) => ({ status: 200, body }));
     const fake = await boot(true);
     const tray = fake.Tray.instances[0];

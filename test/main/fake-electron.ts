@@ -104,6 +104,7 @@ class FakeApp extends FakeEmitter {
   readonly quit = vi.fn();
   readonly exit = vi.fn();
   readonly enableSandbox = vi.fn();
+  readonly setLoginItemSettings = vi.fn();
   readonly ready = Promise.resolve();
   whenReady(): Promise<void> {
     return this.ready;

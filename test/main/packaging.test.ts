@@ -248,6 +248,7 @@ describe('Linux after-install / after-remove in a throwaway root', () => {
     mkdirSync(path.join(root, unitDir), { recursive: true });
     const resources = path.join(root, 'opt', 'zcc', 'resources');
     cpSync(path.join(PROJECT_ROOT, 'resources', 'systemd', 'zcc-agent.service'), path.join(resources, 'systemd', 'zcc-agent.service'));
+    cpSync(path.join(PROJECT_ROOT, 'resources', 'autostart', 'zcc-tray.desktop'), path.join(resources, 'autostart', 'zcc-tray.desktop'));
     mkdirSync(path.join(resources, 'agent'), { recursive: true });
     writeFileSync(path.join(resources, 'agent', 'zcc-agent'), '#!/bin/sh\n', { mode: 0o755 });
     return root;
@@ -274,6 +275,10 @@ describe('Linux after-install / after-remove in a throwaway root', () => {
     expect(readlinkSync(at(root, 'usr/bin/zcc'))).toBe('/opt/zcc/resources/agent/zcc-agent');
     expect(readlinkSync(at(root, 'usr/bin/zcc-tray'))).toBe('/opt/zcc/zcc-tray');
     expect(statSync(at(root, 'etc/zcc')).mode & 0o7777).toBe(0o755);
+    // The tray app starts at every desktop login.
+    const autostart = at(root, 'etc/xdg/autostart/zcc-tray.desktop');
+    expect(readFileSync(autostart, 'utf8')).toMatch(/^Exec=\/usr\/bin\/zcc-tray --hidden$/m);
+    expect(statSync(autostart).mode & 0o7777).toBe(0o644);
     const [group] = groupLines(root);
     expect(Number(group?.split(':')[2])).toBeLessThan(1000); // a system group
     const wants = at(root, 'etc/systemd/system/multi-user.target.wants/zcc-agent.service');
@@ -288,7 +293,7 @@ describe('Linux after-install / after-remove in a throwaway root', () => {
     mkdirSync(at(root, 'var/lib/zcc'), { recursive: true });
     writeFileSync(at(root, 'var/lib/zcc/state.sealed'), 'x');
     run(AFTER_REMOVE, root, 'remove');
-    for (const p of [unit, at(root, 'usr/bin/zcc'), at(root, 'usr/bin/zcc-tray')]) expect(existsSync(p), p).toBe(false);
+    for (const p of [unit, at(root, 'usr/bin/zcc'), at(root, 'usr/bin/zcc-tray'), autostart]) expect(existsSync(p), p).toBe(false);
     expect(() => lstatSync(wants)).toThrow();
     expect(existsSync(at(root, 'var/lib/zcc/state.sealed'))).toBe(true);
     expect(existsSync(at(root, 'etc/zcc'))).toBe(true);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentStatus, TenantStatus } from '../../src/common/localapi-schema.js';
 import { tenantStatusLine, trayMenuModel, trayStateFor, trayTooltip, type TrayAction, type TrayMenuItem } from '../../src/main/tray-state.js';
-import { traySettingsFrom } from '../../src/main/ui-settings.js';
+import { openWindowOnLaunch, traySettingsFrom } from '../../src/main/ui-settings.js';
 
 function tenant(id: string, over: Partial<TenantStatus> = {}): TenantStatus {
   return { id, name: id.toUpperCase(), connection: 'connected', needsReauth: false, bytesIn: 0, bytesOut: 0, segments: [], syntheticIps: [], ...over };
@@ -78,7 +78,14 @@ describe('tray menu policy', () => {
         { key: 'timeouts.authWarningBeforeSeconds', value: 600, managed: false },
         { key: 'logging.level', value: 'info', managed: false },
       ]),
-    ).toEqual({ hiddenMenuItems: ['quit'], authWarningBeforeSeconds: 600 });
-    expect(traySettingsFrom([])).toEqual({ hiddenMenuItems: [] });
+    ).toEqual({ hiddenMenuItems: ['quit'], authWarningBeforeSeconds: 600, hideWindowOnLaunch: false });
+    expect(traySettingsFrom([])).toEqual({ hiddenMenuItems: [], hideWindowOnLaunch: false });
+    expect(traySettingsFrom([{ key: 'ui.hideWindowOnLaunch', value: true, managed: true }]).hideWindowOnLaunch).toBe(true);
+  });
+
+  it('opens the window on launch unless started with the session (--hidden) or hideWindowOnLaunch', () => {
+    expect(openWindowOnLaunch(['electron', '.'], { hideWindowOnLaunch: false })).toBe(true);
+    expect(openWindowOnLaunch(['zcc-tray', '--hidden'], { hideWindowOnLaunch: false })).toBe(false);
+    expect(openWindowOnLaunch(['zcc-tray'], { hideWindowOnLaunch: true })).toBe(false);
   });
 });

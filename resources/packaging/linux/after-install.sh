@@ -7,6 +7,7 @@
 #     systemd unit runs;
 #   - the unit into /usr/lib/systemd/system (/lib/systemd/system where only that exists), 0644;
 #   - the system group zcc: its members may change settings through the agent's local API;
+#   - the tray app's XDG autostart entry in /etc/xdg/autostart, so it starts at login;
 #   - systemctl daemon-reload && systemctl enable --now zcc-agent when systemd is running;
 #     otherwise (chroot, image build, container) only the offline `systemctl enable`.
 #
@@ -97,6 +98,10 @@ for dir in /lib/systemd/system /usr/lib/systemd/system; do
     rm -f "$ROOT$dir/$UNIT"
   fi
 done
+
+# The tray app starts with every desktop session (XDG autostart, for all users).
+mkdir -p "$ROOT/etc/xdg/autostart"
+install -m 0644 "$ROOT$APP_DIR/resources/autostart/$TRAY.desktop" "$ROOT/etc/xdg/autostart/$TRAY.desktop"
 
 # Where administrators put the managed configuration (/etc/zcc/managed.json).
 mkdir -p "$ROOT/etc/zcc"

@@ -59,5 +59,5 @@ if [ -z "$ROOT" ] && command -v update-alternatives >/dev/null 2>&1; then
 elif [ -L "$ROOT/usr/bin/$TRAY" ]; then
   rm -f "$ROOT/usr/bin/$TRAY"
 fi
-rm -f "$ROOT/etc/apparmor.d/$TRAY"
+rm -f "$ROOT/etc/apparmor.d/$TRAY" "$ROOT/etc/xdg/autostart/$TRAY.desktop"
 exit 0
