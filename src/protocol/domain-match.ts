@@ -22,8 +22,10 @@ export class InvalidDomainError extends Error {
 const NAME_LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 const PATTERN_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const MAX_NAME_LENGTH = 253;
+const MAX_LABEL_LENGTH = 63;
 
-function canonical(input: string, label: RegExp): string {
+/** The reference implementation: the rules as regular expressions, and the exact error. */
+function canonicalSlow(input: string, label: RegExp): string {
   // Exactly one trailing dot is the absolute-name marker; "a.." must stay invalid.
   let s = input.toLowerCase();
   if (s.endsWith('.')) s = s.slice(0, -1);
@@ -39,15 +41,59 @@ function canonical(input: string, label: RegExp): string {
   return s;
 }
 
+/**
+ * The same rules in one pass over the characters, for the DNS server and the router, which
+ * normalise every query name: the canonical name when `input` is plain ASCII and valid,
+ * undefined otherwise (canonicalSlow then decides, and words the error). Non-ASCII input
+ * always goes the slow way, since toLowerCase() maps a few non-ASCII characters to ASCII
+ * (KELVIN SIGN to "k") and the result must not depend on which way was taken.
+ */
+function canonicalFast(input: string, underscore: boolean): string | undefined {
+  let n = input.length;
+  if (n > 0 && input.charCodeAt(n - 1) === 0x2e) n -= 1;
+  if (n === 0 || n > MAX_NAME_LENGTH) return undefined;
+  let upper = false;
+  let labelLen = 0;
+  let prev = 0x2e;
+  for (let i = 0; i < n; i++) {
+    let c = input.charCodeAt(i);
+    if (c === 0x2e) {
+      // An empty label, or one ending in "-".
+      if (labelLen === 0 || prev === 0x2d) return undefined;
+      labelLen = 0;
+      prev = c;
+      continue;
+    }
+    if (c >= 0x41 && c <= 0x5a) {
+      upper = true;
+      c += 0x20;
+    } else if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || (c === 0x5f && underscore) || c === 0x2d)) {
+      return undefined;
+    }
+    // A label starts with a letter, digit (or "_"), never "-", and has at most 63 characters.
+    if ((c === 0x2d && labelLen === 0) || ++labelLen > MAX_LABEL_LENGTH) return undefined;
+    prev = c;
+  }
+  if (labelLen === 0 || prev === 0x2d) return undefined;
+  const s = n === input.length ? input : input.slice(0, n);
+  return upper ? s.toLowerCase() : s;
+}
+
+function canonical(input: string, pattern: boolean): string {
+  return canonicalFast(input, !pattern) ?? canonicalSlow(input, pattern ? PATTERN_LABEL : NAME_LABEL);
+}
+
 /** Lower-case, strip one trailing dot, validate. Throws InvalidDomainError. Idempotent. */
 export function normalizeName(name: string): string {
-  return canonical(name, NAME_LABEL);
+  return canonical(name, false);
 }
 
 /** normalizeName that returns null instead of throwing: for names received from the network. */
 export function tryNormalizeName(name: string): string | null {
+  const fast = canonicalFast(name, true);
+  if (fast !== undefined) return fast;
   try {
-    return normalizeName(name);
+    return canonicalSlow(name, NAME_LABEL);
   } catch (e) {
     if (e instanceof InvalidDomainError) return null;
     throw e;
@@ -57,9 +103,9 @@ export function tryNormalizeName(name: string): string | null {
 /** Normalise a segment domain: an exact FQDN or "*." + FQDN. Throws InvalidDomainError. */
 export function normalizePattern(pattern: string): string {
   const lower = pattern.toLowerCase();
-  if (lower.startsWith('*.')) return `*.${canonical(lower.slice(2), PATTERN_LABEL)}`;
+  if (lower.startsWith('*.')) return `*.${canonical(lower.slice(2), true)}`;
   if (lower.includes('*')) throw new InvalidDomainError(pattern, 'a wildcard is only allowed as a leading "*." label');
-  return canonical(lower, PATTERN_LABEL);
+  return canonical(lower, true);
 }
 
 export function isWildcard(pattern: string): boolean {
@@ -91,8 +137,14 @@ const EXACT_RANK = 1000;
  */
 export function specificity(pattern: string): number {
   const p = normalizePattern(pattern);
-  if (isWildcard(p)) return p.split('.').length - 1;
-  return EXACT_RANK + p.split('.').length;
+  const labels = labelCount(p);
+  return isWildcard(p) ? labels - 1 : EXACT_RANK + labels;
+}
+
+function labelCount(name: string): number {
+  let n = 1;
+  for (let i = name.indexOf('.'); i !== -1; i = name.indexOf('.', i + 1)) n += 1;
+  return n;
 }
 
 /** Sort comparator: most specific first. */

@@ -1,7 +1,9 @@
 import type { Logger } from '../../common/log.js';
 import { normalizeName, tryNormalizeName } from '../../protocol/domain-match.js';
+import { parseIpv4 } from '../ipam/cidr.js';
 import { PoolExhaustedError, type SyntheticPool } from '../ipam/synthetic-pool.js';
-import { ReachabilityUnknownError, type ReachabilityCache } from './reachability-cache.js';
+import type { HotTarget } from './hot-answers.js';
+import { ReachabilityCache, ReachabilityUnknownError } from './reachability-cache.js';
 import { aRecord, buildReply, ptrRecord } from './wire-build.js';
 import { CLASS_IN, QTYPE, RCODE, type Query } from './wire.js';
 
@@ -15,7 +17,12 @@ import { CLASS_IN, QTYPE, RCODE, type Query } from './wire.js';
 export type AppLookup = (fqdn: string) => { tenant: string } | undefined;
 
 export type AppOutcome = 'app' | 'nxdomain' | 'servfail';
-export type AppDecision = { kind: 'reply'; msg: Buffer; outcome: AppOutcome } | { kind: 'forward' };
+/**
+ * `hot` comes with answers for an app name (A with its synthetic IP, or the empty NOERROR of
+ * other types): what the answer depended on, so the server may reuse it (hot-answers.ts).
+ */
+export type AppReply = { kind: 'reply'; msg: Buffer; outcome: AppOutcome; hot?: HotTarget };
+export type AppDecision = AppReply | { kind: 'forward' };
 
 export interface SearchSettings {
   /** Suffixes tried, in order, to complete a short name (the tenant's DNS search domains). */
@@ -66,13 +73,28 @@ export class AppAnswers {
     const target = this.target(name);
     if (target === 'nxdomain') return this.reply(q, RCODE.NXDOMAIN, 'nxdomain');
     if (!target) return { kind: 'forward' };
-    return this.appAnswer(q, target.fqdn, target.tenant);
+    return this.appAnswer(q, name, target.fqdn, target.tenant);
+  }
+
+  /**
+   * Whether a remembered app answer still holds, decided synchronously: `name` still stands
+   * for the same app of the same tenant, the edge's positive verdict is still cached, and for
+   * an A answer the pool still maps the app to the same IP. That last check is the pool's
+   * assign() for an existing mapping, so the mapping is touched as a full answer touches it.
+   * False means the full path must answer (it asks, assigns or refuses as usual).
+   */
+  stillAnswers(t: HotTarget): boolean {
+    const now = this.target(t.name);
+    if (typeof now !== 'object' || now.fqdn !== t.fqdn || now.tenant !== t.tenant) return false;
+    if (this.opts.reachability.peek(t.reachKey) !== true) return false;
+    return t.ip === undefined || this.opts.pool.touchAssigned(t.fqdn, t.tenant) === t.ip;
   }
 
   /** The app a question name stands for, "nxdomain" under domain validation, or undefined. */
   private target(name: string): { fqdn: string; tenant: string } | 'nxdomain' | undefined {
     const { searchDomains, domainValidation, ndots } = this.search;
-    const dots = name.split('.').length - 1;
+    let dots = 0;
+    for (let i = name.indexOf('.'); i !== -1; i = name.indexOf('.', i + 1)) dots += 1;
     if (dots < ndots) {
       for (const domain of searchDomains) {
         const fqdn = `${name}.${domain}`;
@@ -87,7 +109,7 @@ export class AppAnswers {
     return searchDomains.some((d) => name.endsWith(`.${d}`)) ? 'nxdomain' : undefined;
   }
 
-  private async appAnswer(q: Query, fqdn: string, tenant: string): Promise<AppDecision> {
+  private async appAnswer(q: Query, name: string, fqdn: string, tenant: string): Promise<AppDecision> {
     // Every type asks first: an app the edge cannot reach must be NXDOMAIN for A and AAAA
     // alike, or clients would see a consistent "exists, no address" and keep retrying.
     let reachable: boolean;
@@ -101,7 +123,8 @@ export class AppAnswers {
     if (!reachable) return this.reply(q, RCODE.NXDOMAIN, 'nxdomain');
     // AAAA and every other type: the name exists but has no such record. Never AAAA data:
     // IPv6 would be a side door around the IPv4-only interception.
-    if (q.qtype !== QTYPE.A) return this.reply(q, RCODE.NOERROR, 'app');
+    const hot: HotTarget = { name, fqdn, tenant, reachKey: ReachabilityCache.keyOf(tenant, fqdn) };
+    if (q.qtype !== QTYPE.A) return { ...this.reply(q, RCODE.NOERROR, 'app'), hot };
     let ip: string;
     try {
       ip = this.opts.pool.assign(fqdn, tenant);
@@ -110,7 +133,9 @@ export class AppAnswers {
       this.opts.logger.warn({ fqdn, tenant, mappings: err.mappings }, 'dns: synthetic IP pool exhausted');
       return this.reply(q, RCODE.SERVFAIL, 'servfail');
     }
-    return this.reply(q, RCODE.NOERROR, 'app', [aRecord(this.opts.ttlSec, ip)]);
+    const answer = this.reply(q, RCODE.NOERROR, 'app', [aRecord(this.opts.ttlSec, ip)]);
+    const n = parseIpv4(ip);
+    return n === null ? answer : { ...answer, hot: { ...hot, ip: n } };
   }
 
   /** PTR (and any other type) for a name in the synthetic range; other reverse names go upstream. */
@@ -125,7 +150,7 @@ export class AppAnswers {
     return this.reply(q, RCODE.NOERROR, 'app', answers);
   }
 
-  private reply(q: Query, rcode: number, outcome: AppOutcome, answers: Buffer[] = []): AppDecision {
+  private reply(q: Query, rcode: number, outcome: AppOutcome, answers: Buffer[] = []): AppReply {
     return { kind: 'reply', msg: buildReply(q, rcode, answers, outcome !== 'servfail'), outcome };
   }
 }

@@ -7,6 +7,7 @@ import { AnswerCache } from './dns-cache.js';
 import { DnsConfig, type DnsConfigInput } from './dns-config.js';
 import { serveTcpConnection } from './dns-tcp.js';
 import { Forwarder, type ForwarderStats, type Transport } from './forwarder.js';
+import { HotAnswers } from './hot-answers.js';
 import { RateLimiter } from './rate-limit.js';
 import { ReachabilityCache, type ReachabilityCheck } from './reachability-cache.js';
 import { formatHostPort, parseUpstream } from './upstream.js';
@@ -50,6 +51,8 @@ export interface DnsStats extends DnsCounters {
   forwarder: ForwarderStats;
   reachabilityCalls: number;
   cachedAnswers: number;
+  /** App answers remembered for reuse (hot-answers.ts). */
+  hotAnswers: number;
 }
 
 export interface BoundAddress {
@@ -60,6 +63,10 @@ export interface BoundAddress {
 const MIN_UDP_PAYLOAD = 512;
 /** Largest reply sent over UDP whatever the client advertises: bigger risks IP fragmentation. */
 const MAX_UDP_PAYLOAD = 4096;
+/** App answers kept for reuse; a few hundred bytes each. Beyond it the oldest goes. */
+const HOT_ENTRIES = 10_000;
+/** front(): the message needs the full, asynchronous path. */
+const FULL_PATH = Symbol('full path');
 
 export class DnsServer {
   readonly config: DnsConfig;
@@ -71,6 +78,7 @@ export class DnsServer {
   private readonly forwarder: Forwarder;
   private readonly reach: ReachabilityCache;
   private readonly answers: AnswerCache;
+  private readonly hot: HotAnswers;
   private readonly limiter: RateLimiter | undefined;
   private readonly tcpSockets = new Set<net.Socket>();
   private udp: dgram.Socket | undefined;
@@ -85,6 +93,7 @@ export class DnsServer {
     this.log = logger ?? silentLogger;
     this.reach = new ReachabilityCache({ check: reachability, now, ...c.reachabilityCache });
     this.app = new AppAnswers({ pool, appFor, reachability: this.reach, ttlSec: c.appTtlSec, logger: this.log, ...this.searchOf(c) });
+    this.hot = new HotAnswers(HOT_ENTRIES, (t) => this.app.stillAnswers(t));
     this.answers = new AnswerCache({ ...c.cache, now });
     this.forwarder = new Forwarder({ upstreams: c.upstreams, cache: this.answers, logger: this.log, ...c.upstream });
     this.limiter = c.rateLimit === false ? undefined : new RateLimiter({ ...c.rateLimit, now });
@@ -127,6 +136,7 @@ export class DnsServer {
       forwarder: { ...this.forwarder.stats },
       reachabilityCalls: this.reach.calls,
       cachedAnswers: this.answers.size,
+      hotAnswers: this.hot.size,
     };
   }
 
@@ -137,19 +147,30 @@ export class DnsServer {
 
   setSearch(s: { searchDomains: readonly string[]; domainValidation: boolean; ndots?: number }): void {
     this.app.setSearch({ ndots: this.config.ndots, ...s });
+    this.hot.clear();
   }
 
   /** Forget reachability verdicts and cached answers, e.g. after reconnecting to the edge. */
   flushCaches(): void {
     this.reach.clear();
     this.answers.clear();
+    this.hot.clear();
   }
 
   /**
    * One message in, at most one reply out (undefined: send nothing). Never throws: a bug in
    * one query's handling becomes SERVFAIL for that query only.
    */
-  async handle(raw: Buffer, transport: Transport, client: string): Promise<Buffer | undefined> {
+  handle(raw: Buffer, transport: Transport, client: string): Promise<Buffer | undefined> {
+    const early = this.front(raw, transport, client);
+    return early === FULL_PATH ? this.full(raw, transport) : Promise.resolve(early);
+  }
+
+  /**
+   * What is decided synchronously: counting, the rate bound, messages dropped or refused on
+   * their header alone, and (UDP) app answers reused from the hot cache. FULL_PATH for the rest.
+   */
+  private front(raw: Buffer, transport: Transport, client: string): Buffer | undefined | typeof FULL_PATH {
     const c = this.counters;
     c.queries += 1;
     if (this.limiter && !this.limiter.allow(client)) {
@@ -167,6 +188,24 @@ export class DnsServer {
       c.notimp += 1;
       return headerOnlyReply(raw, RCODE.NOTIMP);
     }
+    if (transport === 'udp') {
+      let reply: Buffer | undefined;
+      try {
+        reply = this.hot.answer(raw);
+      } catch (err) {
+        // Only a bug gets here; the full path then answers (or fails) this query as usual.
+        this.log.debug({ err: String(err) }, 'dns: hot path failed');
+      }
+      if (reply) {
+        c.answeredApp += 1;
+        return reply;
+      }
+    }
+    return FULL_PATH;
+  }
+
+  private async full(raw: Buffer, transport: Transport): Promise<Buffer | undefined> {
+    const c = this.counters;
     let q: Query;
     try {
       q = parseQuery(raw);
@@ -177,8 +216,7 @@ export class DnsServer {
       return headerOnlyReply(raw, RCODE.FORMERR);
     }
     try {
-      const reply = await this.resolve(q, raw, transport);
-      return transport === 'udp' ? this.fitUdp(q, reply) : reply;
+      return await this.resolve(q, raw, transport);
     } catch (err) {
       this.log.debug({ qname: q.qname, qtype: q.qtype, err: String(err) }, 'dns: query failed');
       c.servfail += 1;
@@ -191,11 +229,15 @@ export class DnsServer {
     if (decision.kind === 'reply') {
       const key = decision.outcome === 'app' ? 'answeredApp' : decision.outcome;
       this.counters[key] += 1;
-      return decision.msg;
+      if (transport === 'tcp') return decision.msg;
+      const reply = this.fitUdp(q, decision.msg);
+      // Only an answer sent whole is remembered (and the hot path re-checks the size).
+      if (decision.hot && reply === decision.msg) this.hot.remember(raw, reply, decision.hot);
+      return reply;
     }
     const reply = await this.forwarder.resolve(q, raw, transport);
     this.counters.forwarded += 1;
-    return reply;
+    return transport === 'udp' ? this.fitUdp(q, reply) : reply;
   }
 
   /** A UDP reply must fit the client's buffer: 512 without EDNS (RFC 1035), else its OPT size. */
@@ -232,14 +274,23 @@ export class DnsServer {
   }
 
   private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    this.handle(msg, 'udp', rinfo.address)
+    const early = this.front(msg, 'udp', rinfo.address);
+    if (early !== FULL_PATH) {
+      if (early) this.sendUdp(sock, early, rinfo);
+      return;
+    }
+    this.full(msg, 'udp')
       .then((reply) => {
-        if (!reply || this.closed || this.udp !== sock) return;
-        sock.send(reply, rinfo.port, rinfo.address, (err) => {
-          if (err) this.log.debug({ err: String(err) }, 'dns: udp send failed');
-        });
+        if (reply) this.sendUdp(sock, reply, rinfo);
       })
       .catch((err: unknown) => this.log.error({ err: String(err) }, 'dns: udp handler failed'));
+  }
+
+  private sendUdp(sock: dgram.Socket, reply: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.closed || this.udp !== sock) return;
+    sock.send(reply, rinfo.port, rinfo.address, (err) => {
+      if (err) this.log.debug({ err: String(err) }, 'dns: udp send failed');
+    });
   }
 
   private bindTcp(host: string, port: number): Promise<BoundAddress> {

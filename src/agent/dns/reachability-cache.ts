@@ -41,10 +41,24 @@ export class ReachabilityCache {
     this.verdicts.clear();
   }
 
+  /** The key of (tenant, fqdn), for peek(). */
+  static keyOf(tenant: string, fqdn: string): string {
+    // NUL cannot occur in a tenant id or a validated name, so the key is unambiguous.
+    return `${tenant}\0${fqdn}`;
+  }
+
+  /**
+   * The cached verdict for a key of keyOf(), without asking the edge: undefined when there is
+   * none or it has expired (isReachable would then ask). No side effects.
+   */
+  peek(key: string): boolean | undefined {
+    const cached = this.verdicts.get(key);
+    return cached && cached.expiresAt > this.opts.now() ? cached.reachable : undefined;
+  }
+
   /** Whether the app is reachable. Rejects with ReachabilityUnknownError. */
   isReachable(tenant: string, fqdn: string): Promise<boolean> {
-    // NUL cannot occur in a tenant id or a validated name, so the key is unambiguous.
-    const key = `${tenant}\0${fqdn}`;
+    const key = ReachabilityCache.keyOf(tenant, fqdn);
     const cached = this.verdicts.get(key);
     if (cached && cached.expiresAt > this.opts.now()) return Promise.resolve(cached.reachable);
     if (cached) this.verdicts.delete(key);

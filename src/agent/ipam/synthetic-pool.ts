@@ -119,6 +119,20 @@ export class SyntheticPool {
     return formatIpv4(ip);
   }
 
+  /**
+   * For a name that is already normalised and assigned: what assign(fqdn, tenant) does to the
+   * existing mapping (takes the tenant, counts as a use for the LRU), returning the IP as a
+   * number. Undefined, changing nothing, when the name has no mapping (assign() then makes one).
+   * The DNS server's hot path calls this instead of assign() to skip normalising again.
+   */
+  touchAssigned(fqdn: string, tenant: string): number | undefined {
+    const existing = this.byName.get(fqdn);
+    if (!existing) return undefined;
+    existing.tenant = tenant;
+    this.touch(existing);
+    return existing.ip;
+  }
+
   lookupIp(ip: string): PoolMapping | undefined {
     const m = this.mappingAt(ip);
     return m && { fqdn: m.fqdn, tenant: m.tenant };
