@@ -8,6 +8,7 @@ import { DnsConfig, type DnsConfigInput } from './dns-config.js';
 import { serveTcpConnection } from './dns-tcp.js';
 import { Forwarder, type ForwarderStats, type Transport } from './forwarder.js';
 import { HotAnswers } from './hot-answers.js';
+import { literalLookup } from './upstream-udp.js';
 import { RateLimiter } from './rate-limit.js';
 import { ReachabilityCache, type ReachabilityCheck } from './reachability-cache.js';
 import { formatHostPort, parseUpstream } from './upstream.js';
@@ -121,6 +122,7 @@ export class DnsServer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.forwarder.close();
     for (const s of this.tcpSockets) s.destroy();
     const udp = this.udp;
     const tcp = this.tcp;
@@ -259,11 +261,14 @@ export class DnsServer {
 
   private bindUdp(host: string, port: number): Promise<BoundAddress> {
     return new Promise((resolve, reject) => {
-      const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+      // Every address this socket sees is an IP literal (the validated listen address, the
+      // source of each query), for which dns.lookup only defers to the next tick per reply.
+      const sock = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
       sock.once('error', reject);
       sock.bind(port, host, () => {
         sock.off('error', reject);
-        // After binding, socket errors (ICMP unreachable on send, mostly) must not crash the agent.
+        // After binding, socket errors (ICMP unreachable on send, mostly; sends have no
+        // callback of their own) must not crash the agent.
         sock.on('error', (err) => this.log.debug({ err: String(err) }, 'dns: udp socket error'));
         sock.on('message', (msg, rinfo) => this.onUdp(sock, msg, rinfo));
         this.udp = sock;
@@ -288,9 +293,9 @@ export class DnsServer {
 
   private sendUdp(sock: dgram.Socket, reply: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.closed || this.udp !== sock) return;
-    sock.send(reply, rinfo.port, rinfo.address, (err) => {
-      if (err) this.log.debug({ err: String(err) }, 'dns: udp send failed');
-    });
+    // No callback: a failed send is reported through the socket's 'error' listener, and a
+    // callback would cost a closure and a nextTick per reply.
+    sock.send(reply, rinfo.port, rinfo.address);
   }
 
   private bindTcp(host: string, port: number): Promise<BoundAddress> {

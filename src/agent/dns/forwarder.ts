@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
 import { AnswerCache, cacheKey } from './dns-cache.js';
-import { parseUpstream, tcpExchange, udpExchange, type Exchanged, type Upstream } from './upstream.js';
+import { UdpUpstreams, type UdpPoolOptions } from './upstream-udp.js';
+import { parseUpstream, tcpExchange, type Exchanged, type Upstream } from './upstream.js';
 import { withId } from './wire-build.js';
 import type { Query } from './wire.js';
 
@@ -23,6 +24,8 @@ export interface ForwarderOptions {
   maxInflight: number;
   cache: AnswerCache;
   logger: Logger;
+  /** Rotation of the UDP sockets towards upstreams (upstream-udp.ts); defaults are fine. */
+  udp?: Omit<UdpPoolOptions, 'onError'>;
 }
 
 export type ForwardFailure = 'no-upstream' | 'overloaded' | 'timeout';
@@ -50,9 +53,14 @@ export class Forwarder {
   /** Index of the upstream that answered last: tried first, so one dead resolver costs one timeout. */
   private preferred = 0;
   private inflight = 0;
+  private readonly udp: UdpUpstreams;
   readonly stats: ForwarderStats = { upstreamQueries: 0, cacheHits: 0, tcpFallbacks: 0, failedAttempts: 0 };
 
   constructor(private readonly opts: ForwarderOptions) {
+    this.udp = new UdpUpstreams({
+      ...opts.udp,
+      onError: (err, upstream) => opts.logger.debug({ upstream, err: String(err) }, 'dns upstream udp socket error'),
+    });
     this.setUpstreams(opts.upstreams);
   }
 
@@ -61,6 +69,17 @@ export class Forwarder {
     this.upstreams = list.map(parseUpstream);
     this.preferred = 0;
     this.opts.cache.clear();
+    this.udp.retain(this.upstreams);
+  }
+
+  /** UDP sockets opened towards upstreams so far. */
+  get udpSocketsOpened(): number {
+    return this.udp.socketsOpened;
+  }
+
+  /** Close the sockets towards upstreams; queries still waiting on them fail. */
+  close(): void {
+    this.udp.close();
   }
 
   get upstreamLabels(): string[] {
@@ -81,7 +100,9 @@ export class Forwarder {
     }
     this.inflight += 1;
     try {
-      const answer = await this.exchange(withId(raw, randomInt(0, 0x10000)), transport);
+      // Over UDP the socket pool gives every attempt its own random ID; TCP needs one here.
+      const query = transport === 'tcp' ? withId(raw, randomInt(0, 0x10000)) : raw;
+      const answer = await this.exchange(query, transport);
       this.opts.cache.put(key, answer.msg);
       return withId(answer.msg, q.id);
     } finally {
@@ -113,14 +134,14 @@ export class Forwarder {
   private async attempt(up: Upstream, query: Buffer, transport: Transport): Promise<Exchanged> {
     const timeout = this.opts.attemptTimeoutMs;
     if (transport === 'tcp') return tcpExchange(up, query, timeout);
-    const answer = await udpExchange(up, query, timeout);
+    const answer = await this.udp.exchange(up, query, timeout);
     if (!answer.info.truncated) return answer;
     // Truncated: fetch the whole answer over TCP so it can be cached, then the server decides
     // whether it fits the client's buffer. If TCP fails the client still gets the truncated
     // answer and can retry over TCP itself.
     this.stats.tcpFallbacks += 1;
     try {
-      return await tcpExchange(up, query, timeout);
+      return await tcpExchange(up, withId(query, randomInt(0, 0x10000)), timeout);
     } catch (err) {
       this.opts.logger.debug({ upstream: up.label, err: String(err) }, 'dns upstream tcp fallback failed');
       return answer;

@@ -21,6 +21,8 @@ interface Bucket {
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  /** The most recently seen client: already last in the Map, so it needs no re-insertion. */
+  private newest: string | undefined;
 
   constructor(private readonly opts: RateLimitOptions) {}
 
@@ -30,6 +32,7 @@ export class RateLimiter {
     const b = this.buckets.get(client);
     if (!b) {
       this.buckets.set(client, { tokens: this.opts.burst - 1, at: now });
+      this.newest = client;
       if (this.buckets.size > this.opts.maxClients) {
         const oldest = this.buckets.keys().next().value;
         if (oldest !== undefined) this.buckets.delete(oldest);
@@ -37,8 +40,11 @@ export class RateLimiter {
       return true;
     }
     // Re-insert to keep the Map in least-recently-seen order for eviction.
-    this.buckets.delete(client);
-    this.buckets.set(client, b);
+    if (client !== this.newest) {
+      this.buckets.delete(client);
+      this.buckets.set(client, b);
+      this.newest = client;
+    }
     b.tokens = Math.min(this.opts.burst, b.tokens + ((now - b.at) * this.opts.qps) / 1000);
     b.at = now;
     if (b.tokens < 1) return false;

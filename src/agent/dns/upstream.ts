@@ -1,11 +1,9 @@
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { FLAG_QR, HEADER_LEN, sameQuestion, scanResponse, WireError, type ResponseInfo } from './wire.js';
 
 /**
- * One query/answer exchange with an upstream resolver over UDP or TCP. Each UDP exchange uses
- * its own socket, so every query leaves from a fresh random source port; together with the
- * random ID this is what makes a spoofed answer hard to land (the Kaminsky attack).
+ * Upstream resolver addresses, and one query/answer exchange over TCP (a connection each).
+ * UDP exchanges go over pooled, rotated sockets: upstream-udp.ts.
  */
 
 export interface Upstream {
@@ -52,13 +50,15 @@ export interface Exchanged {
   info: ResponseInfo;
 }
 
-/** Whether `msg` answers `query`: a response with the same ID and the same question. */
-function matches(query: Buffer, msg: Buffer): ResponseInfo | undefined {
+/**
+ * Whether `msg` answers `query` (whose question section ends at `questionEnd`): a response
+ * with the same ID and the same question, up to the case of the name.
+ */
+export function answerInfo(query: Buffer, questionEnd: number, msg: Buffer): ResponseInfo | undefined {
   try {
     const info = scanResponse(msg);
     if ((info.flags & FLAG_QR) === 0 || info.id !== query.readUInt16BE(0)) return undefined;
-    const qEnd = scanResponse(query).questionEnd;
-    if (!sameQuestion(query.subarray(HEADER_LEN, qEnd), msg.subarray(HEADER_LEN, info.questionEnd))) return undefined;
+    if (!sameQuestion(query.subarray(HEADER_LEN, questionEnd), msg.subarray(HEADER_LEN, info.questionEnd))) return undefined;
     return info;
   } catch (e) {
     if (e instanceof WireError) return undefined;
@@ -66,33 +66,15 @@ function matches(query: Buffer, msg: Buffer): ResponseInfo | undefined {
   }
 }
 
-export function udpExchange(up: Upstream, query: Buffer, timeoutMs: number): Promise<Exchanged> {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket(net.isIPv6(up.host) ? 'udp6' : 'udp4');
-    let done = false;
-    const finish = (err: Error | undefined, value?: Exchanged): void => {
-      // A send error may arrive after the timeout closed the socket; closing twice throws.
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.removeAllListeners('message');
-      sock.close();
-      if (err) reject(err);
-      else resolve(value as Exchanged);
-    };
-    const timer = setTimeout(() => finish(new Error(`no answer from ${up.label} within ${timeoutMs} ms (udp)`)), timeoutMs);
-    sock.on('error', (err) => finish(err));
-    sock.on('message', (msg, rinfo) => {
-      // Anything not from the upstream, or not answering this query, is ignored rather than
-      // ending the exchange: a forged datagram must not be able to cut the real answer off.
-      if (rinfo.address !== up.host || rinfo.port !== up.port) return;
-      const info = matches(query, msg);
-      if (info) finish(undefined, { msg, info });
-    });
-    sock.send(query, up.port, up.host, (err) => {
-      if (err) finish(err);
-    });
-  });
+function matches(query: Buffer, msg: Buffer): ResponseInfo | undefined {
+  let questionEnd: number;
+  try {
+    questionEnd = scanResponse(query).questionEnd;
+  } catch (e) {
+    if (e instanceof WireError) return undefined;
+    throw e;
+  }
+  return answerInfo(query, questionEnd, msg);
 }
 
 /** Largest answer accepted over TCP: the 16-bit length prefix allows no more. */
