@@ -52,8 +52,9 @@ export interface DnsStats extends DnsCounters {
   forwarder: ForwarderStats;
   reachabilityCalls: number;
   cachedAnswers: number;
-  /** App answers remembered for reuse (hot-answers.ts). */
+  /** App answers remembered for reuse (hot-answers.ts), and replies sent from them. */
   hotAnswers: number;
+  hotHits: number;
 }
 
 export interface BoundAddress {
@@ -139,6 +140,7 @@ export class DnsServer {
       reachabilityCalls: this.reach.calls,
       cachedAnswers: this.answers.size,
       hotAnswers: this.hot.size,
+      hotHits: this.hot.hits,
     };
   }
 

@@ -121,6 +121,8 @@ export type HotCheck = (target: HotTarget) => boolean;
 export class HotAnswers {
   // Insertion order: the oldest entry goes first when full. A miss only costs the full path.
   private readonly entries = new Map<string, HotEntry>();
+  /** Replies served from here. */
+  hits = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -170,6 +172,7 @@ export class HotAnswers {
     out[0] = raw[0] as number;
     out[1] = raw[1] as number;
     for (let i = HEADER_LEN; i < q.nameEnd; i++) out[i] = raw[i] as number;
+    this.hits += 1;
     return out;
   }
 }
