@@ -64,6 +64,27 @@ describe('SyntheticPool', () => {
     expect(p.size).toBe(3);
   });
 
+  it('touchAssigned is assign() for an existing mapping (tenant, LRU touch) and nothing for an unknown name', () => {
+    const { p, advance } = pool('10.0.0.0/29', { maxMappings: 3 });
+    const ips = ['a', 'b', 'c'].map((n) => p.assign(`${n}.x`, 't'));
+    expect(p.touchAssigned('zz.x', 't')).toBeUndefined();
+    expect(p.size).toBe(3);
+    advance(1);
+    // a becomes the most recently used and moves to tenant u; b is the least recently used.
+    const n = p.touchAssigned('a.x', 'u');
+    expect(n).toBe(0x0a000001);
+    expect(p.lookupIp(ips[0] as string)).toEqual({ fqdn: 'a.x', tenant: 'u' });
+    advance(1);
+    expect(p.assign('d.x', 't')).toBe(ips[1]);
+    expect(p.lookupName('a.x')).toBe(ips[0]);
+    // A live mapping stays out of the recycling order when touched.
+    p.acquire(ips[2] as string);
+    p.touchAssigned('c.x', 't');
+    advance(1);
+    expect(p.assign('e.x', 't')).toBe(ips[0]);
+    expect(p.lookupName('c.x')).toBe(ips[2]);
+  });
+
   it('never recycles a mapping with live connections, and throws when all are live', () => {
     const { p, advance } = pool('10.0.0.0/30');
     const a = p.assign('a.x', 't');
