@@ -92,7 +92,11 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
         [`${PATH_HOSTS.idle}:${PATH_PORTS.idle}`]: at(apps.ports.idle),
       },
     };
-    const cloudChild = forkTs(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)]);
+    // ZCC_BENCH_CLOUD_NODE_ARGS: extra node flags for the edge + connector process, e.g. "--cpu-prof".
+    const cloudExecArgv = (process.env.ZCC_BENCH_CLOUD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const cloudChild = cloudExecArgv.length
+      ? fork(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)], { execArgv: ['--import', import.meta.resolve('tsx'), ...cloudExecArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      : forkTs(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)]);
     started.push(cloudChild);
     const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud'));
     const agentArgs: AgentArgs = { cloud, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };

@@ -77,6 +77,8 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
   private closedWith: Error | null | undefined = undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly readyPromise: Promise<HelloMessage>;
+  /** The 'error' listener of every microtunnel stream of this session (`this` is the stream). */
+  private readonly onStreamError: (this: Http2Stream, err: Error) => void;
 
   private constructor(
     readonly h2: Http2Session,
@@ -84,6 +86,10 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     private readonly opts: SessionOptions,
   ) {
     super();
+    const log = opts.log;
+    this.onStreamError = function (err) {
+      log.debug({ err: err.message, stream: this.id }, 'microtunnel stream error');
+    };
     this.readyPromise = new Promise<HelloMessage>((resolve, reject) => {
       this.once('ready', resolve);
       this.once('close', (err) => reject(err ?? new ProtocolError('closed', 'session closed before hello', opts.where)));
@@ -164,23 +170,31 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     // Node emit 'error' on the stream; with no listener that is an uncaught exception that took
     // the whole process down (e.g. the edge while waiting for a connector's answer). The failure
     // is reported through `established` and resetReasonOf(), as for accepted streams.
-    stream.on('error', (err) => this.opts.log.debug({ err: err.message, tag }, 'microtunnel stream error'));
+    stream.on('error', this.onStreamError);
     this.localTags.add(tag);
+    // One listener per event and no error object unless the open fails: what stays attached to
+    // an established microtunnel for its lifetime is one 'close' listener.
+    let settle: ((err?: MicrotunnelError) => void) | null = null;
+    const established = new Promise<void>((resolve, reject) => {
+      settle = (err) => {
+        settle = null;
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    established.catch(() => undefined);
+    stream.once('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status === 200) return settle?.();
+      const reason = headers[REASON_HEADER];
+      settle?.(new MicrotunnelError(isResetReason(reason) ? reason : 'peer-reset', `refused with status ${status}`));
+      stream.destroy();
+    });
     stream.once('close', () => {
       this.localTags.delete(tag);
       this.closeControlIfIdle();
+      settle?.(new MicrotunnelError(resetReasonOf(stream), 'closed before established'));
     });
-    const established = new Promise<void>((resolve, reject) => {
-      stream.once('response', (headers) => {
-        const status = Number(headers[':status']);
-        if (status === 200) return resolve();
-        const reason = headers[REASON_HEADER];
-        reject(new MicrotunnelError(isResetReason(reason) ? reason : 'peer-reset', `refused with status ${status}`));
-        stream.destroy();
-      });
-      stream.once('close', () => reject(new MicrotunnelError(resetReasonOf(stream), 'closed before established')));
-    });
-    established.catch(() => undefined);
     return { tag, stream, established };
   }
 
@@ -288,30 +302,29 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', (err) => this.opts.log.debug({ err: err.message }, 'microtunnel stream error'));
+    stream.on('error', this.onStreamError);
     if (headers[':method'] === 'POST' && headers[':path'] === CONTROL_PATH) {
       if (this.control) return this.refuse(stream, 'bad-open', 'second control stream');
       stream.respond({ ':status': 200 });
       this.attachControl(stream);
       return;
     }
-    const where = `${this.opts.where} stream ${stream.id}`;
     let open: MicrotunnelOpen;
     try {
-      open = parseOpen(headers, where);
+      open = parseOpen(headers, `${this.opts.where} stream ${stream.id}`);
     } catch (err) {
       return this.refuse(stream, 'bad-open', (err as Error).message);
     }
     if (!this.control?.hello) return this.refuse(stream, 'bad-open', 'microtunnel before hello');
     if (this.peerTags.has(open.tag)) return this.refuse(stream, 'duplicate-tag', `tag ${open.tag} is in use`);
     this.peerTags.add(open.tag);
+    let answered = false;
+    let closeEmitted = false;
     stream.once('close', () => {
+      closeEmitted = true;
       this.peerTags.delete(open.tag);
       this.closeControlIfIdle();
     });
-    let answered = false;
-    let closeEmitted = false;
-    stream.once('close', () => (closeEmitted = true));
     const incoming: IncomingMicrotunnel = {
       open,
       accept: () => {

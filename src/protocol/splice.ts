@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import { endedByReset } from './session.js';
 
@@ -34,154 +34,295 @@ export interface Splice {
 export interface SpliceOptions {
   /** Bytes already read from `local` (e.g. the HTTP parser's leftover) to send first. */
   head?: Buffer;
+  /**
+   * Fields of this connection for the splice's log lines (e.g. host, port, tag). Passed as data
+   * rather than as a child logger: a logger per connection costs memory for as long as the
+   * connection lives, and most connections never log anything.
+   */
+  fields?: Record<string, unknown>;
+  /**
+   * Called once with the result, like `done` but without a promise per connection. Never before
+   * splice() has returned: every outcome is reached from a stream event or a later turn.
+   */
+  onDone?: (result: SpliceResult) => void;
 }
 
 /**
- * One direction of the copy. Backpressure: the source is paused whenever the sink's buffer is
- * above its high-water mark, so memory stays bounded whatever the speed mismatch. A FIN on the
- * source becomes `end()` on the sink, independently of the other direction (half-close).
+ * Bytes one direction may queue in its sink before its source is paused. Bounded per direction
+ * whatever the speed mismatch; larger than the streams' own 16 KiB high-water marks so each
+ * hop moves data in batches (one event-loop turn reads several chunks, the sink writes them at
+ * once) instead of pausing and resuming its source around every chunk.
  */
-function pump(src: Readable, dst: Writable, count: (n: number) => void, onDone: () => void, endIsReset?: () => boolean, onReset?: () => void): void {
-  let srcEnded = false;
-  let dstFinished = false;
-  let waitingDrain = false;
-  const check = (): void => {
-    if (srcEnded && dstFinished) onDone();
-  };
-  const onDrain = (): void => {
-    waitingDrain = false;
-    src.resume();
-  };
-  src.on('data', (chunk: Buffer) => {
-    count(chunk.length);
-    if (!dst.write(chunk) && !waitingDrain) {
-      waitingDrain = true;
-      src.pause();
-      dst.once('drain', onDrain);
+export const SPLICE_BUFFER = 256 << 10;
+
+const kSplice = Symbol('zcc.splice');
+type Spliced = (Socket | Duplex) & { [kSplice]?: SpliceState };
+
+/**
+ * The state of one splice. Its listeners are the module-level functions below, which find it
+ * through a symbol on the stream: no closures per connection, so an idle spliced connection
+ * holds one small object besides its two streams.
+ */
+class SpliceState implements Splice, SpliceCounters {
+  bytesUp = 0;
+  bytesDown = 0;
+  settled = false;
+  // Up: local → remote. Down: remote → local.
+  upSrcEnded = false;
+  upDstFinished = false;
+  upWaiting = false;
+  upDone = false;
+  downSrcEnded = false;
+  downDstFinished = false;
+  downWaiting = false;
+  downDone = false;
+  /** The local socket is corked until the end of this event-loop turn (see onRemoteData). */
+  corked = false;
+  result: SpliceResult | null = null;
+  private donePromise: Promise<SpliceResult> | null = null;
+  private resolveDone: ((r: SpliceResult) => void) | null = null;
+
+  constructor(
+    readonly local: Socket,
+    readonly remote: Duplex,
+    readonly log: Logger,
+    readonly opts: SpliceOptions,
+  ) {}
+
+  get counters(): Readonly<SpliceCounters> {
+    return this;
+  }
+
+  get done(): Promise<SpliceResult> {
+    if (!this.donePromise) {
+      if (this.result) this.donePromise = Promise.resolve(this.result);
+      else this.donePromise = new Promise<SpliceResult>((resolve) => (this.resolveDone = resolve));
     }
-  });
-  const onEnd = (): void => {
-    srcEnded = true;
-    dst.end();
-    check();
-  };
-  // A FIN from a stream that is really being reset must become a reset, not a FIN: wait one
-  // I/O turn so an RST read together with it is seen (see endedByReset).
-  const onSourceEnd = (): void => {
-    if (!endIsReset) return onEnd();
-    setImmediate(() => (endIsReset() ? onReset?.() : onEnd()));
-  };
-  src.once('end', onSourceEnd);
-  dst.once('finish', () => {
-    dstFinished = true;
-    check();
-  });
-  // A source whose FIN was consumed before we attached (possible after a handshake parser).
-  if (src.readableEnded) onSourceEnd();
+    return this.donePromise;
+  }
+
+  abort(err = new Error('splice aborted')): void {
+    if (this.settled) return;
+    this.local.resetAndDestroy();
+    this.remote.destroy(err);
+    this.settle('aborted', err);
+  }
+
+  settle(outcome: SpliceOutcome, error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    const { bytesUp, bytesDown } = this;
+    const fields = { ...this.opts.fields, outcome, bytesUp, bytesDown };
+    if (error) this.log.info({ ...fields, err: error.message }, 'splice torn down');
+    else this.log.debug(fields, 'splice closed');
+    this.result = error ? { bytesUp, bytesDown, outcome, error } : { bytesUp, bytesDown, outcome };
+    this.resolveDone?.(this.result);
+    this.opts.onDone?.(this.result);
+  }
+
+  /** The client must see an RST, never a clean FIN, when the tunnel dies: a FIN would make a truncated download look complete. */
+  remoteFailed(err: Error): void {
+    if (this.settled) return;
+    this.local.resetAndDestroy();
+    if (!this.remote.destroyed) this.remote.destroy(err);
+    this.settle('remote-reset', err);
+  }
+
+  localFailed(err: Error): void {
+    if (this.settled) return;
+    this.remote.destroy(err);
+    if (!this.local.destroyed) this.local.resetAndDestroy();
+    this.settle('local-reset', err);
+  }
+
+  directionDone(): void {
+    if (!this.upDone || !this.downDone) return;
+    // Both FINs delivered; destroy in case a custom Duplex has autoDestroy off. An HTTP/2
+    // stream closes itself once END_STREAM went both ways.
+    if (!this.remote.destroyed && !isHttp2Stream(this.remote)) this.remote.destroy();
+    if (!this.local.destroyed) this.local.destroy();
+    this.settle('closed');
+  }
+
+  upCheck(): void {
+    if (this.upSrcEnded && this.upDstFinished && !this.upDone) {
+      this.upDone = true;
+      this.directionDone();
+    }
+  }
+
+  downCheck(): void {
+    if (this.downSrcEnded && this.downDstFinished && !this.downDone) {
+      this.downDone = true;
+      this.directionDone();
+    }
+  }
+
+  upEnd(): void {
+    this.upSrcEnded = true;
+    this.remote.end();
+    this.upCheck();
+  }
+
+  /** A FIN from a stream that is really being reset must become a reset: wait one I/O turn so an RST read with it is seen (see endedByReset). */
+  downEnd(): void {
+    setImmediate(() => {
+      if (endedByReset(this.remote)) return this.remoteFailed(new Error('tunnel reset after its end of stream'));
+      this.downSrcEnded = true;
+      this.uncork();
+      this.local.end();
+      this.downCheck();
+    });
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.local.uncork();
+  }
+}
+
+function isHttp2Stream(s: Duplex): boolean {
+  return 'session' in s && 'rstCode' in s;
+}
+
+/** Pauses `src` once `dst` holds SPLICE_BUFFER bytes; `onDrain` resumes it. */
+function written(ok: boolean, dst: Writable): boolean {
+  return !ok && dst.writableLength >= SPLICE_BUFFER;
+}
+
+function onLocalData(this: Spliced, chunk: Buffer): void {
+  const s = this[kSplice] as SpliceState;
+  s.bytesUp += chunk.length;
+  if (written(s.remote.write(chunk), s.remote) && !s.upWaiting) {
+    s.upWaiting = true;
+    this.pause();
+    s.remote.once('drain', onRemoteDrain);
+  }
+}
+
+function onRemoteDrain(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  s.upWaiting = false;
+  s.local.resume();
+}
+
+/**
+ * Tunnel → client. An HTTP/2 stream delivers a TLS read as several chunks in one turn; the
+ * client socket is corked for the rest of the turn so they leave in one writev, not one write
+ * system call each.
+ */
+function onRemoteData(this: Spliced, chunk: Buffer): void {
+  const s = this[kSplice] as SpliceState;
+  s.bytesDown += chunk.length;
+  if (!s.corked) {
+    s.corked = true;
+    s.local.cork();
+    setImmediate(uncorkLocal, s);
+  }
+  if (written(s.local.write(chunk), s.local) && !s.downWaiting) {
+    s.downWaiting = true;
+    this.pause();
+    s.local.once('drain', onLocalDrain);
+  }
+}
+
+function uncorkLocal(s: SpliceState): void {
+  s.uncork();
+}
+
+function onLocalDrain(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  s.downWaiting = false;
+  s.remote.resume();
+}
+
+function onLocalEnd(this: Spliced): void {
+  (this[kSplice] as SpliceState).upEnd();
+}
+
+function onRemoteEnd(this: Spliced): void {
+  (this[kSplice] as SpliceState).downEnd();
+}
+
+function onRemoteFinish(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  s.upDstFinished = true;
+  s.upCheck();
+}
+
+function onLocalFinish(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  s.downDstFinished = true;
+  s.downCheck();
+}
+
+function onRemoteError(this: Spliced, err: Error): void {
+  (this[kSplice] as SpliceState).remoteFailed(err);
+}
+
+function onLocalError(this: Spliced, err: Error): void {
+  (this[kSplice] as SpliceState).localFailed(err);
+}
+
+function onRemoteClose(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  if (s.settled) return;
+  if (!s.remote.readableEnded) return s.remoteFailed(s.remote.errored ?? new Error('tunnel closed without end'));
+  if (s.upDone) return; // both FINs crossed; the client's 'finish' completes the splice
+  // The remote sent its FIN and then closed fully, like a TCP peer calling close(): let the
+  // FIN reach the client, then close the client too so its further writes fail loudly
+  // instead of vanishing into a destroyed stream.
+  if (s.downDone || s.local.writableFinished) closeLocalAfterRemote.call(s.local);
+  else s.local.once('finish', closeLocalAfterRemote);
+}
+
+function closeLocalAfterRemote(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  if (s.settled) return;
+  s.local.destroy();
+  s.settle('closed');
+}
+
+function onLocalClose(this: Spliced): void {
+  const s = this[kSplice] as SpliceState;
+  if (s.settled) return;
+  // A clean close (both directions ended) is completed by the remote's 'finish'.
+  if (s.local.readableEnded && s.local.writableFinished) return;
+  s.localFailed(s.local.errored ?? new Error('client socket closed abruptly'));
 }
 
 /** Bidirectional copy between an accepted client socket and an established tunnel stream. */
 export function splice(local: Socket, remote: Duplex, log: Logger, opts: SpliceOptions = {}): Splice {
-  const counters: SpliceCounters = { bytesUp: 0, bytesDown: 0 };
-  let settled = false;
-  let upDone = false;
-  let downDone = false;
-  let resolveDone: (r: SpliceResult) => void = () => undefined;
-  const done = new Promise<SpliceResult>((resolve) => {
-    resolveDone = resolve;
-  });
-
-  const settle = (outcome: SpliceOutcome, error?: Error): void => {
-    if (settled) return;
-    settled = true;
-    const fields = { outcome, bytesUp: counters.bytesUp, bytesDown: counters.bytesDown };
-    if (error) log.info({ ...fields, err: error.message }, 'splice torn down');
-    else log.debug(fields, 'splice closed');
-    resolveDone(error ? { ...counters, outcome, error } : { ...counters, outcome });
-  };
-
-  // The client must see an RST, never a clean FIN, when the tunnel dies: a FIN would make a
-  // truncated download look complete.
-  const remoteFailed = (err: Error): void => {
-    if (settled) return;
-    local.resetAndDestroy();
-    if (!remote.destroyed) remote.destroy(err);
-    settle('remote-reset', err);
-  };
-  const localFailed = (err: Error): void => {
-    if (settled) return;
-    remote.destroy(err);
-    if (!local.destroyed) local.resetAndDestroy();
-    settle('local-reset', err);
-  };
-  const directionDone = (): void => {
-    if (!upDone || !downDone) return;
-    // Both FINs delivered; destroy in case a custom Duplex has autoDestroy off.
-    if (!remote.destroyed) remote.destroy();
-    if (!local.destroyed) local.destroy();
-    settle('closed');
-  };
-
+  const s = new SpliceState(local, remote, log, opts);
+  const l = local as Spliced;
+  const r = remote as Spliced;
+  l[kSplice] = s;
+  r[kSplice] = s;
   // Error listeners stay for the lifetime of the streams so a late error can never crash us.
-  remote.on('error', remoteFailed);
-  local.on('error', localFailed);
-  remote.once('close', () => {
-    if (settled) return;
-    if (!remote.readableEnded) {
-      remoteFailed(remote.errored ?? new Error('tunnel closed without end'));
-      return;
-    }
-    if (upDone) return; // both FINs crossed; the client's 'finish' completes the splice
-    // The remote sent its FIN and then closed fully, like a TCP peer calling close(): let the
-    // FIN reach the client, then close the client too so its further writes fail loudly
-    // instead of vanishing into a destroyed stream.
-    const closeLocal = (): void => {
-      if (!settled) {
-        local.destroy();
-        settle('closed');
-      }
-    };
-    if (downDone || local.writableFinished) closeLocal();
-    else local.once('finish', closeLocal);
-  });
-  local.once('close', () => {
-    if (settled) return;
-    // A clean close (both directions ended) is completed by the remote's 'finish'.
-    if (local.readableEnded && local.writableFinished) return;
-    localFailed(local.errored ?? new Error('client socket closed abruptly'));
-  });
+  remote.on('error', onRemoteError);
+  local.on('error', onLocalError);
+  remote.once('close', onRemoteClose);
+  local.once('close', onLocalClose);
 
   if (opts.head && opts.head.length > 0) {
-    counters.bytesUp += opts.head.length;
+    s.bytesUp += opts.head.length;
     remote.write(opts.head);
   }
-  pump(local, remote, (n) => (counters.bytesUp += n), () => {
-    upDone = true;
-    directionDone();
-  });
-  pump(
-    remote,
-    local,
-    (n) => (counters.bytesDown += n),
-    () => {
-      downDone = true;
-      directionDone();
-    },
-    () => endedByReset(remote),
-    () => remoteFailed(new Error('tunnel reset after its end of stream')),
-  );
+  // Backpressure: a source is paused whenever its sink holds SPLICE_BUFFER bytes, so memory
+  // stays bounded whatever the speed mismatch. A FIN on a source becomes end() on its sink,
+  // independently of the other direction (half-close).
+  local.on('data', onLocalData);
+  local.once('end', onLocalEnd);
+  remote.once('finish', onRemoteFinish);
+  remote.on('data', onRemoteData);
+  remote.once('end', onRemoteEnd);
+  local.once('finish', onLocalFinish);
+  // A source whose FIN was consumed before we attached (possible after a handshake parser).
+  if (local.readableEnded) s.upEnd();
+  if (remote.readableEnded) s.downEnd();
   // The handshake code may have left either stream paused; flow now that sinks are attached.
   local.resume();
   remote.resume();
-
-  return {
-    counters,
-    done,
-    abort(err = new Error('splice aborted')): void {
-      if (settled) return;
-      local.resetAndDestroy();
-      remote.destroy(err);
-      settle('aborted', err);
-    },
-  };
+  return s;
 }

@@ -1,9 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../../common/log.js';
 import type { DialTarget } from './dialer.js';
-import { ProxyCore, failureOf, type FailureReason, type ListenAddress, type ProxyCounters, type ProxyOptions } from './proxy-core.js';
+import { ProxyCore, failureOf, type ConnFields, type FailureReason, type ListenAddress, type ProxyCounters, type ProxyOptions } from './proxy-core.js';
 
 /** The HTTP status for a failed CONNECT: policy refusals are 403, tunnel trouble 502/504. */
 export function httpStatusFor(reason: FailureReason): number {
@@ -54,7 +53,7 @@ export class HttpConnectServer {
   private readonly core: ProxyCore;
   private readonly server: http.Server;
   /** Per-socket state between 'connection' and the request that arrives on it. */
-  private readonly conns = new WeakMap<Socket, { log: Logger; disarm: () => void }>();
+  private readonly conns = new WeakMap<Socket, { conn: ConnFields; disarm: () => void }>();
 
   constructor(opts: ProxyOptions) {
     this.core = new ProxyCore(opts, 'http-connect');
@@ -62,8 +61,8 @@ export class HttpConnectServer {
     // because it matters. Our own handshake timer replaces the request/header timeouts.
     this.server = http.createServer({ noDelay: true, requestTimeout: 0, headersTimeout: 0, maxHeaderSize: 16 * 1024 });
     this.server.on('connection', (socket: Socket) => {
-      const log = this.core.accept(socket);
-      this.conns.set(socket, { log, disarm: this.core.armHandshakeTimer(socket, log) });
+      const conn = this.core.accept(socket);
+      this.conns.set(socket, { conn, disarm: this.core.armHandshakeTimer(socket, conn) });
     });
     this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.onConnect(req, socket as Socket, head);
@@ -84,54 +83,59 @@ export class HttpConnectServer {
     return this.core.close(this.server);
   }
 
-  private connOf(socket: Socket): { log: Logger; disarm: () => void } {
-    return this.conns.get(socket) ?? { log: this.core.log, disarm: () => undefined };
+  private connOf(socket: Socket): { conn: ConnFields; disarm: () => void } {
+    const c = this.conns.get(socket);
+    if (!c) return { conn: {}, disarm: () => undefined };
+    // Needed only until the request arrives: nothing of it stays with a spliced connection.
+    this.conns.delete(socket);
+    return c;
   }
 
   /** Plain proxying (absolute-URI GET etc.) is deliberately unsupported: only CONNECT. */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const { log, disarm } = this.connOf(req.socket);
+    const { conn, disarm } = this.connOf(req.socket);
     disarm();
-    this.core.fail('bad-request', log, { method: req.method });
+    this.core.fail('bad-request', conn, { method: req.method });
     const body = 'zcc proxy: only CONNECT is supported\n';
     res.writeHead(405, { Allow: 'CONNECT', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
     res.end(body);
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    const { log, disarm } = this.connOf(socket);
+    const { conn, disarm } = this.connOf(socket);
     disarm();
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    this.core.fail('bad-request', log, { err: err.code ?? err.message });
+    this.core.fail('bad-request', conn, { err: err.code ?? err.message });
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     this.core.endWithReply(socket, rawResponse(status, 'zcc proxy: malformed request\n'));
   }
 
   private async onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const { log, disarm } = this.connOf(socket);
+    const { conn, disarm } = this.connOf(socket);
     disarm();
     // The http module has detached its parser; hold client bytes in the socket buffer until
     // the splice is attached, so nothing sent before our 200 is lost.
     socket.pause();
     const target = parseAuthority(req.url ?? '');
     if (!target) {
-      this.core.fail('bad-request', log, { err: 'bad CONNECT target' });
+      this.core.fail('bad-request', conn, { err: 'bad CONNECT target' });
       this.core.endWithReply(socket, rawResponse(400, 'zcc proxy: CONNECT target must be host:port\n'));
       return;
     }
-    const tlog = log.child({ host: target.host, port: target.port });
-    tlog.debug('connect requested');
+    const fields = { ...conn, host: target.host, port: target.port };
+    this.core.log.debug(fields, 'connect requested');
     try {
       const remote = await this.core.dial(target, socket);
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      this.core.tunnel(socket, remote, tlog, head);
-      tlog.info('tunnel established');
+      this.core.tunnel(socket, remote, fields, head);
+      // Debug only, as in SOCKS5: the edge logs every microtunnel it stitches.
+      this.core.log.debug(fields, 'tunnel established');
     } catch (err) {
       const reason = failureOf(err);
-      this.core.fail(reason, tlog, { err: (err as Error).message });
+      this.core.fail(reason, fields, { err: (err as Error).message });
       if (reason === 'client-gone') {
         socket.destroy();
         return;

@@ -49,7 +49,18 @@ export function failureOf(err: unknown): FailureReason {
   return 'internal';
 }
 
-/** Connection bookkeeping and the dial/splice steps shared by the SOCKS5 and CONNECT fronts. */
+/** Fields naming one client connection in log lines: `{ conn: <id> }`, plus host and port once known. */
+export type ConnFields = Record<string, unknown>;
+
+const kConn = Symbol('zcc.conn');
+type Tracked = Socket & { [kConn]?: number };
+
+/**
+ * Connection bookkeeping and the dial/splice steps shared by the SOCKS5 and CONNECT fronts.
+ * Nothing per connection outlives the handshake besides the sockets, the splice and one entry
+ * in `sockets`: no logger, timer or closure per connection; log lines carry the connection's
+ * fields as data, built only when something is logged.
+ */
 export class ProxyCore {
   readonly counters: ProxyCounters;
   readonly log: Logger;
@@ -59,6 +70,9 @@ export class ProxyCore {
   private readonly sockets = new Set<Socket>();
   private readonly splices = new Set<Splice>();
   private nextId = 1;
+  /** Listeners shared by every accepted socket (`this` is the socket). */
+  private readonly onSocketError: (this: Tracked, err: Error) => void;
+  private readonly onSocketClose: (this: Tracked) => void;
 
   constructor(opts: ProxyOptions, proto: string) {
     this.dialer = opts.dialer;
@@ -70,36 +84,49 @@ export class ProxyCore {
       failed[r] = 0;
     }
     this.counters = { accepted: 0, active: 0, established: 0, failed, bytesUp: 0, bytesDown: 0 };
+    const log = this.log;
+    const { sockets, counters } = this;
+    this.onSocketError = function (err) {
+      log.debug({ conn: this[kConn], err: err.message }, 'client socket error');
+    };
+    this.onSocketClose = function () {
+      sockets.delete(this);
+      counters.active--;
+    };
   }
 
-  /** Registers an accepted client socket and returns its per-connection logger. */
-  accept(socket: Socket): Logger {
-    const log = this.log.child({ conn: this.nextId++ });
+  /** Registers an accepted client socket and returns the fields naming it in log lines. */
+  accept(socket: Socket): ConnFields {
+    const conn = this.nextId++;
+    (socket as Tracked)[kConn] = conn;
     this.counters.accepted++;
     this.counters.active++;
     this.sockets.add(socket);
     // Without a listener a client RST during the handshake would be an uncaught exception.
-    socket.on('error', (err) => log.debug({ err: err.message }, 'client socket error'));
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.counters.active--;
-    });
-    log.debug({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'accepted');
-    return log;
+    socket.on('error', this.onSocketError);
+    socket.once('close', this.onSocketClose);
+    // remoteAddress is a system call (getpeername): only when the line is written.
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ conn, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'accepted');
+    return { conn };
   }
 
-  fail(reason: FailureReason, log: Logger, fields: Record<string, unknown> = {}): void {
+  fail(reason: FailureReason, fields: ConnFields, extra: Record<string, unknown> = {}): void {
     this.counters.failed[reason]++;
-    log.info({ ...fields, reason }, 'connection failed');
+    this.log.info({ ...fields, ...extra, reason }, 'connection failed');
   }
 
   /** Disconnects a client that stays silent; returns the function that disarms the timer. */
-  armHandshakeTimer(socket: Socket, log: Logger): () => void {
+  armHandshakeTimer(socket: Socket, fields: ConnFields): () => void {
     const timer = setTimeout(() => {
-      this.fail('handshake-timeout', log, { timeoutMs: this.handshakeTimeoutMs });
+      this.fail('handshake-timeout', fields, { timeoutMs: this.handshakeTimeoutMs });
       socket.destroy();
     }, this.handshakeTimeoutMs);
-    const disarm = (): void => clearTimeout(timer);
+    // Disarmed when the handshake is over or the socket goes, whichever comes first; nothing of
+    // it stays attached to a spliced connection.
+    const disarm = (): void => {
+      clearTimeout(timer);
+      socket.off('close', disarm);
+    };
     socket.once('close', disarm);
     return disarm;
   }
@@ -108,43 +135,66 @@ export class ProxyCore {
    * Dials with a deadline and gives up as soon as the client disconnects. A dialer that ignores
    * the abort signal and resolves late gets its stream destroyed, so no tunnel leaks.
    */
-  async dial(target: DialTarget, client: Socket): Promise<Duplex> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new DialError('timeout', 'dial deadline exceeded')), this.dialTimeoutMs);
-    const onClose = (): void => ac.abort(new ClientGoneError());
-    client.once('close', onClose);
-    const aborted = new Promise<never>((_, reject) => {
-      ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true });
+  dial(target: DialTarget, client: Socket): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      if (client.destroyed) return reject(new ClientGoneError());
+      const ac = new AbortController();
+      let settled = false;
+      const cleanup = (): void => {
+        settled = true;
+        clearTimeout(timer);
+        client.off('close', onClose);
+      };
+      const giveUp = (err: Error): void => {
+        if (settled) return;
+        cleanup();
+        ac.abort(err);
+        reject(err);
+      };
+      const onClose = (): void => giveUp(new ClientGoneError());
+      const timer = setTimeout(() => giveUp(new DialError('timeout', 'dial deadline exceeded')), this.dialTimeoutMs);
+      client.once('close', onClose);
+      let attempt: Promise<Duplex>;
+      try {
+        attempt = this.dialer(target, ac.signal);
+      } catch (err) {
+        attempt = Promise.reject(err as Error);
+      }
+      attempt.then(
+        (remote) => {
+          if (settled) return void remote.destroy();
+          cleanup();
+          if (client.destroyed) {
+            remote.destroy();
+            return reject(new ClientGoneError());
+          }
+          // A stream that is already gone would never emit the events the splice waits for.
+          if (remote.destroyed) return reject(new DialError('reset', 'tunnel closed before use'));
+          resolve(remote);
+        },
+        (err: unknown) => {
+          if (settled) return;
+          cleanup();
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
     });
-    aborted.catch(() => undefined); // observed by the race below; this only silences late aborts
-    // The async wrapper turns a dialer that throws synchronously into a rejection.
-    const attempt = (async () => this.dialer(target, ac.signal))();
-    try {
-      if (client.destroyed) throw new ClientGoneError();
-      const remote = await Promise.race([attempt, aborted]);
-      if (client.destroyed) throw new ClientGoneError();
-      // A stream that is already gone would never emit the events the splice waits for.
-      if (remote.destroyed) throw new DialError('reset', 'tunnel closed before use');
-      return remote;
-    } catch (err) {
-      attempt.then((late) => late.destroy(), () => undefined);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      client.off('close', onClose);
-    }
   }
 
   /** Splices an established tunnel and folds its byte counts into the totals when it ends. */
-  tunnel(client: Socket, remote: Duplex, log: Logger, head?: Buffer): Splice {
+  tunnel(client: Socket, remote: Duplex, fields: ConnFields, head?: Buffer): Splice {
     this.counters.established++;
-    const s = splice(client, remote, log, head ? { head } : {});
-    this.splices.add(s);
-    void s.done.then((r) => {
-      this.splices.delete(s);
-      this.counters.bytesUp += r.bytesUp;
-      this.counters.bytesDown += r.bytesDown;
+    const s: Splice = splice(client, remote, this.log, {
+      fields,
+      ...(head ? { head } : {}),
+      // Never called before splice() returns (see SpliceOptions.onDone).
+      onDone: (r) => {
+        this.splices.delete(s);
+        this.counters.bytesUp += r.bytesUp;
+        this.counters.bytesDown += r.bytesDown;
+      },
     });
+    this.splices.add(s);
     return s;
   }
 

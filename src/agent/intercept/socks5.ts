@@ -1,5 +1,4 @@
 import net, { type AddressInfo, type Socket } from 'node:net';
-import type { Logger } from '../../common/log.js';
 import type { DialTarget } from './dialer.js';
 import { ProxyCore, failureOf, type FailureReason, type ListenAddress, type ProxyCounters, type ProxyOptions } from './proxy-core.js';
 import { readExact, TruncatedError } from './read-exact.js';
@@ -65,6 +64,8 @@ function requestReply(code: number): Buffer {
   return Buffer.from([VERSION, code, 0x00, ATYP_IPV4, 0, 0, 0, 0, 0, 0]);
 }
 const METHOD_REFUSED = Buffer.from([VERSION, NO_ACCEPTABLE_METHOD]);
+const METHOD_NO_AUTH = Buffer.from([VERSION, NO_AUTH]);
+const SUCCEEDED = requestReply(SocksReply.succeeded);
 
 async function negotiateMethod(socket: Socket): Promise<void> {
   let head: Buffer;
@@ -82,7 +83,7 @@ async function negotiateMethod(socket: Socket): Promise<void> {
     throw new SocksProtocolError(err.message, METHOD_REFUSED);
   });
   if (!methods.includes(NO_AUTH)) throw new SocksProtocolError('client offers no acceptable method', METHOD_REFUSED);
-  socket.write(Buffer.from([VERSION, NO_AUTH]));
+  socket.write(METHOD_NO_AUTH);
 }
 
 function ipv6String(bytes: Buffer): string {
@@ -152,8 +153,8 @@ export class Socks5Server {
   }
 
   private async handle(socket: Socket): Promise<void> {
-    const log: Logger = this.core.accept(socket);
-    const disarm = this.core.armHandshakeTimer(socket, log);
+    const conn = this.core.accept(socket);
+    const disarm = this.core.armHandshakeTimer(socket, conn);
     let target: DialTarget;
     try {
       await negotiateMethod(socket);
@@ -163,26 +164,28 @@ export class Socks5Server {
       // A destroyed socket was already accounted for (handshake timeout or server close).
       if (socket.destroyed) return;
       if (err instanceof SocksProtocolError) {
-        this.core.fail('bad-request', log, { err: err.message });
+        this.core.fail('bad-request', conn, { err: err.message });
         if (err.reply) this.core.endWithReply(socket, err.reply);
         else socket.destroy();
       } else {
-        this.core.fail('internal', log, { err: (err as Error).message });
+        this.core.fail('internal', conn, { err: (err as Error).message });
         socket.destroy();
       }
       return;
     }
     disarm();
-    const tlog = log.child({ host: target.host, port: target.port });
-    tlog.debug('connect requested');
+    const fields = { ...conn, host: target.host, port: target.port };
+    this.core.log.debug(fields, 'connect requested');
     try {
       const remote = await this.core.dial(target, socket);
-      socket.write(requestReply(SocksReply.succeeded));
-      this.core.tunnel(socket, remote, tlog);
-      tlog.info('tunnel established');
+      socket.write(SUCCEEDED);
+      this.core.tunnel(socket, remote, fields);
+      // One line per connection at debug only: the edge logs every microtunnel it stitches,
+      // and a line written per connection is paid on the connection's critical path.
+      this.core.log.debug(fields, 'tunnel established');
     } catch (err) {
       const reason = failureOf(err);
-      this.core.fail(reason, tlog, { err: (err as Error).message });
+      this.core.fail(reason, fields, { err: (err as Error).message });
       if (reason === 'client-gone') socket.destroy();
       else this.core.endWithReply(socket, requestReply(socksReplyFor(reason)));
     }

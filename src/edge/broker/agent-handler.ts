@@ -63,7 +63,9 @@ export function serveAgent(session: ZTunnelSession, ctx: AgentContext): void {
 
 async function openThrough(incoming: IncomingMicrotunnel, ctx: AgentContext, segments: CloudSegment[]): Promise<void> {
   const { open } = incoming;
-  const log = ctx.log.child({ agentTag: open.tag, target: `${open.host}:${open.port}/${open.proto}` });
+  const { log } = ctx;
+  // The microtunnel's fields in every line about it; data, not a child logger per microtunnel.
+  const fields = { agentTag: open.tag, target: `${open.host}:${open.port}/${open.proto}` };
   const auth = ctx.auth();
   if (!auth || auth.expiresAt <= Date.now()) {
     ctx.counters.microtunnelsRefused++;
@@ -74,15 +76,15 @@ async function openThrough(incoming: IncomingMicrotunnel, ctx: AgentContext, seg
   );
   if (!decision.allow) {
     ctx.counters.microtunnelsRefused++;
-    log.info({ reason: decision.reason, rule: decision.ruleId, detail: decision.detail }, 'microtunnel denied by policy');
+    log.info({ ...fields, reason: decision.reason, rule: decision.ruleId, detail: decision.detail }, 'microtunnel denied by policy');
     const reason = decision.reason === 'no-segment' ? 'not-an-app' : decision.reason === 'port-not-in-segment' ? 'port-not-in-segment' : 'denied';
     return incoming.reject(reason, decision.detail);
   }
-  const segment = segments.find((s) => s.id === decision.segment.id) as CloudSegment;
+  const segment = decision.segment as CloudSegment;
   const selection = await ctx.dispatcher.select(ctx.tenant.id, segment.connectorGroups, open);
   if (!selection.ok) {
     ctx.counters.microtunnelsRefused++;
-    log.info({ reason: selection.reason, detail: selection.detail }, 'no connector for microtunnel');
+    log.info({ ...fields, reason: selection.reason, detail: selection.detail }, 'no connector for microtunnel');
     return incoming.reject(selection.reason, selection.detail);
   }
   const connector = selection.connector;
@@ -95,17 +97,20 @@ async function openThrough(incoming: IncomingMicrotunnel, ctx: AgentContext, seg
     if (outgoing) connector.active--;
     ctx.counters.microtunnelsRefused++;
     const reason = err instanceof MicrotunnelError ? err.reason : 'connector-gone';
-    log.info({ reason, connector: connector.id }, 'connector refused microtunnel');
+    log.info({ ...fields, reason, connector: connector.id }, 'connector refused microtunnel');
     return incoming.reject(reason === 'peer-reset' ? 'unreachable' : reason, (err as Error).message);
   }
   const agentStream = incoming.accept();
   ctx.counters.microtunnelsOpened++;
-  log.info({ connector: connector.id, connectorTag: outgoing.tag, rule: decision.ruleId, segment: segment.id }, 'microtunnel stitched');
-  const totals = await stitch(agentStream, outgoing.stream, log, () => connector.session.closed);
+  log.info(
+    { ...fields, connector: connector.id, connectorTag: outgoing.tag, rule: decision.ruleId, segment: segment.id, selected: selection.reason },
+    'microtunnel stitched',
+  );
+  const totals = await stitch(agentStream, outgoing.stream, log, fields, () => connector.session.closed);
   connector.active--;
   ctx.counters.bytesUp += totals.up;
   ctx.counters.bytesDown += totals.down;
-  log.debug({ up: totals.up, down: totals.down }, 'microtunnel closed');
+  log.debug({ ...fields, up: totals.up, down: totals.down }, 'microtunnel closed');
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Http2Stream } from 'node:http2';
 import type { Logger } from '../../common/log.js';
 import { reasonFromCode, type ResetReason } from '../../protocol/microtunnel-open.js';
 import { endedByReset, resetMicrotunnel } from '../../protocol/session.js';
+import { SPLICE_BUFFER } from '../../protocol/splice.js';
 
 export interface StitchCounters {
   up: number;
@@ -9,13 +10,28 @@ export interface StitchCounters {
 }
 
 /**
- * One direction of a stitch. The far end's FIN is passed on only after the events of the
- * current I/O turn have run: a stream torn down with its session can emit 'end' just before
- * its close, and forwarding that FIN would turn a reset into a silently truncated stream.
+ * One direction of a stitch. Chunks go straight from one stream to the other; the source is
+ * paused while the sink holds SPLICE_BUFFER bytes (each hop's HTTP/2 window bounds the rest),
+ * so one event-loop turn forwards everything it read in one batch. The far end's FIN is passed
+ * on only after the events of the current I/O turn have run: a stream torn down with its
+ * session can emit 'end' just before its close, and forwarding that FIN would turn a reset into
+ * a silently truncated stream.
  */
 function forward(src: Http2Stream, dst: Http2Stream, count: (n: number) => void, failed: () => boolean): void {
-  src.pipe(dst, { end: false });
-  src.on('data', (c: Buffer) => count(c.length));
+  let waiting = false;
+  const onDrain = (): void => {
+    waiting = false;
+    src.resume();
+  };
+  src.on('data', (c: Buffer) => {
+    count(c.length);
+    if (dst.destroyed) return; // its 'close' resets this side
+    if (!dst.write(c) && dst.writableLength >= SPLICE_BUFFER && !waiting) {
+      waiting = true;
+      src.pause();
+      dst.once('drain', onDrain);
+    }
+  });
   src.once('end', () =>
     setImmediate(() => {
       if (!failed() && !endedByReset(src) && !dst.destroyed && !dst.closed) dst.end();
@@ -28,7 +44,7 @@ function forward(src: Http2Stream, dst: Http2Stream, count: (n: number) => void,
  * flows both ways with backpressure through each hop's window, each direction half-closes on
  * its own, and a reset on one hop becomes a reset on the other with the reason carried across.
  */
-export function stitch(agent: Http2Stream, connector: Http2Stream, log: Logger, connectorGone: () => boolean): Promise<StitchCounters> {
+export function stitch(agent: Http2Stream, connector: Http2Stream, log: Logger, fields: Record<string, unknown>, connectorGone: () => boolean): Promise<StitchCounters> {
   const counters: StitchCounters = { up: 0, down: 0 };
   // A stream destroyed with its session (a killed connector, a dropped agent) may close without
   // an RST code of its own: anything but a clean end in both directions counts as a reset.
@@ -45,7 +61,7 @@ export function stitch(agent: Http2Stream, connector: Http2Stream, log: Logger, 
     connector.once('close', () => {
       if (abnormal(connector) || connectorGone() || endedByReset(connector)) {
         const reason: ResetReason = connectorGone() ? 'connector-gone' : reasonFromCode(connector.rstCode);
-        log.info({ reason, code: connector.rstCode }, 'connector side reset; resetting agent side');
+        log.info({ ...fields, reason, code: connector.rstCode }, 'connector side reset; resetting agent side');
         resetMicrotunnel(agent, reason === 'peer-reset' ? 'upstream-reset' : reason);
       }
       done();

@@ -168,13 +168,14 @@ export class Connector {
 
   private async serve(m: IncomingMicrotunnel): Promise<void> {
     const { open } = m;
-    const log = this.log.child({ connectorTag: open.tag, target: `${open.host}:${open.port}/${open.proto}` });
-    if (open.proto === 'udp') return this.serveUdp(m, log);
+    // The microtunnel's fields in every line about it; data, not a child logger per microtunnel.
+    const fields = { connectorTag: open.tag, target: `${open.host}:${open.port}/${open.proto}` };
+    if (open.proto === 'udp') return this.serveUdp(m, this.log.child(fields));
     let addr;
     try {
-      addr = await this.resolver.resolve(open.host, open.port);
+      addr = this.resolver.resolveStatic(open.host, open.port) ?? (await this.resolver.resolve(open.host, open.port));
     } catch (err) {
-      log.info({ err: (err as Error).message }, 'cannot resolve app');
+      this.log.info({ ...fields, err: (err as Error).message }, 'cannot resolve app');
       return m.reject('unreachable', 'name does not resolve');
     }
     const upstream = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true, noDelay: true });
@@ -182,7 +183,7 @@ export class Connector {
     upstream.once('error', (err) => {
       clearTimeout(timer);
       if (upstream.connecting || !upstream.remoteAddress) {
-        log.info({ err: err.message }, 'app unreachable');
+        this.log.info({ ...fields, err: err.message }, 'app unreachable');
         m.reject('unreachable', err.message);
       }
     });
@@ -191,12 +192,14 @@ export class Connector {
       const stream = m.accept();
       this.active++;
       this.upstreams.add(upstream);
-      const s = splice(upstream, stream, log);
-      void s.done.then((r) => {
-        this.active--;
-        this.upstreams.delete(upstream);
-        this.bytesIn += r.bytesUp;
-        this.bytesOut += r.bytesDown;
+      splice(upstream, stream, this.log, {
+        fields,
+        onDone: (r) => {
+          this.active--;
+          this.upstreams.delete(upstream);
+          this.bytesIn += r.bytesUp;
+          this.bytesOut += r.bytesDown;
+        },
       });
     });
   }

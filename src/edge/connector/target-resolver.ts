@@ -10,13 +10,18 @@ export class TargetResolver {
   constructor(private readonly staticServers: Record<string, string> = {}) {}
 
   async resolve(host: string, port: number): Promise<{ host: string; port: number }> {
-    const entry = this.staticEntry(host, port);
-    if (entry) {
-      const colon = entry.lastIndexOf(':');
-      return colon > 0 && !entry.includes('::') ? { host: entry.slice(0, colon), port: Number(entry.slice(colon + 1)) } : { host: entry, port };
-    }
+    const fixed = this.resolveStatic(host, port);
+    if (fixed) return fixed;
     const { address } = await lookup(host, { family: 4 });
     return { host: address, port };
+  }
+
+  /** The static entry for host:port, if any, without waiting (no promise per microtunnel). */
+  resolveStatic(host: string, port: number): { host: string; port: number } | undefined {
+    const entry = this.staticEntry(host, port);
+    if (!entry) return undefined;
+    const colon = entry.lastIndexOf(':');
+    return colon > 0 && !entry.includes('::') ? { host: entry.slice(0, colon), port: Number(entry.slice(colon + 1)) } : { host: entry, port };
   }
 
   private staticEntry(host: string, port: number): string | undefined {

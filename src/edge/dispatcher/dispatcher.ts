@@ -25,6 +25,10 @@ interface ProbeEntry {
   expires: number;
 }
 
+function probeKey(c: ConnectorHandle, t: MicrotunnelTarget): string {
+  return `${c.tenant}/${c.id}|${t.proto}|${t.host}|${t.port}`;
+}
+
 /** Seed 003: groups whose RTT is within 2 ms of the best are equally close. */
 const RTT_THRESHOLD_MS = 2;
 const FAILED_PROBE_TTL_MS = 5_000;
@@ -65,18 +69,30 @@ export class Dispatcher {
     return [...this.connectors.values()].filter((c) => !tenant || c.tenant === tenant);
   }
 
-  async select(tenant: string, groups: readonly string[], target: MicrotunnelTarget): Promise<Selection> {
+  select(tenant: string, groups: readonly string[], target: MicrotunnelTarget): Promise<Selection> {
     const candidates = this.list(tenant).filter((c) => groups.includes(c.group) && !c.session.closed);
     if (candidates.length === 0) {
-      return { ok: false, reason: 'no-connector', detail: `no connector of group(s) ${groups.join(', ')} is connected` };
+      return Promise.resolve({ ok: false, reason: 'no-connector', detail: `no connector of group(s) ${groups.join(', ')} is connected` });
     }
-    const results = await Promise.all(candidates.map(async (c) => ({ c, probe: await this.probe(c, target) })));
+    // Every open asks; between probes the answers come from the cache, without waiting on
+    // anything (no promise per candidate, no extra turns of the event loop).
+    const now = Date.now();
+    const cached = candidates.map((c) => {
+      const hit = this.probes.get(probeKey(c, target));
+      return hit && hit.expires > now ? { c, probe: hit } : undefined;
+    });
+    if (cached.every((r) => r !== undefined)) return Promise.resolve(this.choose(tenant, target, cached as Array<{ c: ConnectorHandle; probe: ProbeEntry }>));
+    return Promise.all(candidates.map(async (c) => ({ c, probe: await this.probe(c, target) }))).then((results) => this.choose(tenant, target, results));
+  }
+
+  private choose(tenant: string, target: MicrotunnelTarget, results: Array<{ c: ConnectorHandle; probe: ProbeEntry }>): Selection {
     const reachable = results.filter((r) => r.probe.ok);
     if (reachable.length === 0) {
       const why = results.map((r) => `${r.c.id}: ${r.probe.reason ?? 'unreachable'}`).join('; ');
       return { ok: false, reason: 'unreachable', detail: why };
     }
-    const best = Math.min(...reachable.map((r) => r.probe.rttMs));
+    let best = Infinity;
+    for (const r of reachable) best = Math.min(best, r.probe.rttMs);
     const close = reachable.filter((r) => r.probe.rttMs - best < RTT_THRESHOLD_MS);
     close.sort((a, b) => a.c.active - b.c.active || a.c.reportedActive - b.c.reportedActive || a.c.id.localeCompare(b.c.id));
     const chosen = close[0] as (typeof close)[number];
@@ -84,7 +100,8 @@ export class Dispatcher {
       close.length === 1
         ? `lowest RTT ${chosen.probe.rttMs.toFixed(2)} ms of ${reachable.length} reachable`
         : `least utilised (${chosen.c.active} active) of ${close.length} within ${RTT_THRESHOLD_MS} ms of best RTT`;
-    this.log.info({ tenant, connector: chosen.c.id, target: `${target.host}:${target.port}`, reason }, 'connector selected');
+    // Per open, so debug: the broker's 'microtunnel stitched' line carries the reason.
+    this.log.debug({ tenant, connector: chosen.c.id, target: `${target.host}:${target.port}`, reason }, 'connector selected');
     return { ok: true, connector: chosen.c, rttMs: chosen.probe.rttMs, reason };
   }
 
@@ -95,7 +112,7 @@ export class Dispatcher {
   }
 
   private probe(c: ConnectorHandle, t: MicrotunnelTarget): Promise<ProbeEntry> {
-    const key = `${c.tenant}/${c.id}|${t.proto}|${t.host}|${t.port}`;
+    const key = probeKey(c, t);
     const cached = this.probes.get(key);
     if (cached && cached.expires > Date.now()) return Promise.resolve(cached);
     const running = this.inflight.get(key);
