@@ -36,11 +36,21 @@ export interface UdpPoolOptions {
 export const DEFAULT_QUERIES_PER_SOCKET = 100;
 export const DEFAULT_SOCKET_MAX_AGE_MS = 10_000;
 
-/** dgram's lookup for IP literals, called back at once (dns.lookup defers to the next tick). */
+let lastLiteral = '';
+let lastFamily = 0;
+
+/**
+ * dgram's lookup for IP literals, called back at once (dns.lookup defers to the next tick).
+ * The DNS server sends each reply to the address its query came from, mostly the same one
+ * (127.0.0.1): the last literal seen skips the address regex.
+ */
 export const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (address, options, cb) => {
+  if (address === lastLiteral) return cb(null, address, lastFamily);
   const family = net.isIP(address);
-  if (family !== 0) cb(null, address, family);
-  else dns.lookup(address, options, cb);
+  if (family === 0) return dns.lookup(address, options, cb);
+  lastLiteral = address;
+  lastFamily = family;
+  cb(null, address, family);
 };
 
 /** Random 16-bit query IDs, drawn from the CSPRNG a block at a time. */
