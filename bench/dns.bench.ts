@@ -9,7 +9,9 @@
 // name routes through the tenant's segments (agent.appFor) and reachability is asked of the
 // edge over the live tunnel, which asks the connector; verdicts are cached 60 s by the DNS
 // server, so after one untimed priming pass the timed phase is served from that cache except
-// when a verdict expires mid-run (counted in `edgeAsks`).
+// when a verdict expires mid-run (counted in `edgeAsks`). Repeated app-name questions are then
+// answered by the server's hot path, which reuses the reply bytes only after re-checking the
+// route, the cached verdict and the pool mapping for every query (`hotShare`).
 //
 // Needs dnsmasq (Debian: dnsmasq-base); without it the benchmark prints why and reports nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -185,14 +187,16 @@ export const dnsBenchmark: Benchmark = {
         if (r.bad > 0) throw new Error(`${row}: ${r.bad} bad answers while priming, first: ${r.firstBad ?? '?'}`);
       }
       const runs: Record<Row, LoadResult[]> = Object.fromEntries(ROWS.map((r) => [r, []])) as unknown as Record<Row, LoadResult[]>;
-      const stats: Record<Row, { edgeAsks: number; upstream: number; queries: number }> = Object.fromEntries(
-        ROWS.map((r) => [r, { edgeAsks: 0, upstream: 0, queries: 0 }]),
-      ) as unknown as Record<Row, { edgeAsks: number; upstream: number; queries: number }>;
+      type RowStats = { edgeAsks: number; upstream: number; queries: number; hotHits: number };
+      const stats: Record<Row, RowStats> = Object.fromEntries(ROWS.map((r) => [r, { edgeAsks: 0, upstream: 0, queries: 0, hotHits: 0 }])) as unknown as Record<
+        Row,
+        RowStats
+      >;
       let maxLoad = 0;
       for (let round = 1; round <= opts.repeat; round++) {
         for (const row of rows) {
           maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
-          const before = (await world.dnsStats()) as { queries: number; reachabilityCalls: number; forwarder: { upstreamQueries: number } };
+          const before = (await world.dnsStats()) as { queries: number; reachabilityCalls: number; hotHits: number; forwarder: { upstreamQueries: number } };
           const r = await load(gen, { ...target(row), window: WINDOW, seconds, warmupSeconds: WARMUP_SECONDS });
           const after = (await world.dnsStats()) as typeof before;
           if (r.bad > 0) throw new Error(`${row}: ${r.bad} bad answers, first: ${r.firstBad ?? '?'}`);
@@ -201,6 +205,7 @@ export const dnsBenchmark: Benchmark = {
           s.edgeAsks += after.reachabilityCalls - before.reachabilityCalls;
           s.upstream += after.forwarder.upstreamQueries - before.forwarder.upstreamQueries;
           s.queries += after.queries - before.queries;
+          s.hotHits += after.hotHits - before.hotHits;
           opts.log(
             `  [dns ${round}/${opts.repeat}] ${row}: ${r.qps.toFixed(0)} q/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, lost ${r.lost}, ` +
               `cpu load ${r.loadCpu.toFixed(2)} server ${r.serverCpu.map((c) => c.toFixed(2)).join('+')}`,
@@ -246,6 +251,9 @@ export const dnsBenchmark: Benchmark = {
         if (c.server === 'agent') {
           figures.edgeAsks = s.edgeAsks;
           if (c.set !== 'app') figures.upstreamShare = round(s.queries ? s.upstream / s.queries : Number.NaN, 3);
+          // Share of the agent's answers (warm-up included) reused by its hot path, which
+          // re-checks route, verdict and mapping before each reuse (src/agent/dns/hot-answers.ts).
+          else figures.hotShare = round(s.queries ? s.hotHits / s.queries : Number.NaN, 3);
         } else {
           figures.dnsmasq = dnsmasq?.version ?? '?';
         }
