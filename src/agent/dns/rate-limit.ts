@@ -21,34 +21,45 @@ interface Bucket {
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
-  /** The most recently seen client: already last in the Map, so it needs no re-insertion. */
-  private newest: string | undefined;
+  /**
+   * The most recently seen client and its bucket: already last in the Map, so a run of queries
+   * from one address (the usual case on a desktop) needs no lookup and no re-insertion.
+   */
+  private newestClient: string | undefined;
+  private newestBucket: Bucket | undefined;
 
   constructor(private readonly opts: RateLimitOptions) {}
 
   /** Take one token for `client`; false when its bucket is empty. */
   allow(client: string): boolean {
     const now = this.opts.now();
-    const b = this.buckets.get(client);
+    let b = client === this.newestClient ? this.newestBucket : undefined;
     if (!b) {
-      this.buckets.set(client, { tokens: this.opts.burst - 1, at: now });
-      this.newest = client;
-      if (this.buckets.size > this.opts.maxClients) {
-        const oldest = this.buckets.keys().next().value;
-        if (oldest !== undefined) this.buckets.delete(oldest);
+      b = this.buckets.get(client);
+      if (!b) {
+        b = { tokens: this.opts.burst - 1, at: now };
+        this.buckets.set(client, b);
+        this.newest(client, b);
+        if (this.buckets.size > this.opts.maxClients) {
+          const oldest = this.buckets.keys().next().value;
+          if (oldest !== undefined) this.buckets.delete(oldest);
+        }
+        return true;
       }
-      return true;
-    }
-    // Re-insert to keep the Map in least-recently-seen order for eviction.
-    if (client !== this.newest) {
+      // Re-insert to keep the Map in least-recently-seen order for eviction.
       this.buckets.delete(client);
       this.buckets.set(client, b);
-      this.newest = client;
+      this.newest(client, b);
     }
     b.tokens = Math.min(this.opts.burst, b.tokens + ((now - b.at) * this.opts.qps) / 1000);
     b.at = now;
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  private newest(client: string, b: Bucket): void {
+    this.newestClient = client;
+    this.newestBucket = b;
   }
 }

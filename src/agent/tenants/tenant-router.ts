@@ -10,6 +10,9 @@ export interface RoutableTenant {
   segments: readonly AppSegment[];
 }
 
+/** Names remembered per segment list. */
+const MEMO_ENTRIES = 4096;
+
 interface Match {
   /** The pattern as written in the segment (the first one, when several normalise alike). */
   pattern: string;
@@ -18,16 +21,19 @@ interface Match {
 
 /**
  * One tenant's segment domains as two Maps: exact names, and wildcard suffixes (without the
- * "*."). A name then costs one lookup per label instead of a match per pattern. Among the
- * patterns matching one name, exact ones outrank wildcards and longer suffixes outrank shorter
- * ones (domain-match.ts specificity); patterns of equal rank that both match are the same
- * name, and the first one listed is kept, as the linear scan kept it.
+ * "*."). A name then costs one lookup per label instead of a match per pattern, and a name
+ * seen before one lookup in a memo. Among the patterns matching one name, exact ones outrank
+ * wildcards and longer suffixes outrank shorter ones (domain-match.ts specificity); patterns
+ * of equal rank that both match are the same name, and the first one listed is kept, as the
+ * linear scan kept it.
  */
 class SegmentIndex {
   private readonly exact = new Map<string, Match>();
   private readonly wildcard = new Map<string, Match>();
   /** The InvalidDomainError of the first invalid pattern: routing throws it, as matching did. */
   private readonly error: unknown;
+  /** Answers already worked out (null: no match); the segment list never changes under it. */
+  private readonly memo = new Map<string, Match | null>();
 
   constructor(segments: readonly AppSegment[]) {
     try {
@@ -48,6 +54,16 @@ class SegmentIndex {
   /** The most specific pattern matching a normalised name. */
   best(fqdn: string): Match | undefined {
     if (this.error !== undefined) throw this.error;
+    const known = this.memo.get(fqdn);
+    if (known !== undefined) return known ?? undefined;
+    const m = this.search(fqdn);
+    // Bounded: a flood of random names only ever costs a fresh start.
+    if (this.memo.size >= MEMO_ENTRIES) this.memo.clear();
+    this.memo.set(fqdn, m ?? null);
+    return m;
+  }
+
+  private search(fqdn: string): Match | undefined {
     const exact = this.exact.get(fqdn);
     if (exact) return exact;
     if (this.wildcard.size === 0) return undefined;
