@@ -99,7 +99,10 @@ export class AnswerCache {
     // Offsets move when a cookie was removed, so walk the message we actually keep.
     const kept = stripped === response ? info : scanResponse(stripped);
     const now = this.opts.now();
-    const msg = Buffer.from(stripped);
+    // Unpooled: a small Buffer.from() copy is a view into a shared 8 KiB slab, which a cached
+    // entry would keep alive whole for as long as it lives.
+    const msg = Buffer.allocUnsafeSlow(stripped.length);
+    stripped.copy(msg);
     msg.writeUInt16BE(0, 0);
     this.entries.delete(key);
     this.entries.set(key, {

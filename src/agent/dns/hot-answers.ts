@@ -142,8 +142,12 @@ export class HotAnswers {
     if (this.maxEntries === 0) return;
     const q = peekQuery(raw);
     if (!q || reply.length > q.udpLimit) return;
+    // A copy of its own: a small Buffer is a view into a shared 8 KiB slab, which a long-lived
+    // entry would otherwise keep alive whole.
+    const own = Buffer.allocUnsafeSlow(reply.length);
+    own.set(reply);
     this.entries.delete(q.key);
-    this.entries.set(q.key, { ...target, reply });
+    this.entries.set(q.key, { ...target, reply: own });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
