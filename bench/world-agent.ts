@@ -6,6 +6,7 @@
 //
 // Imports only agent code (no harness, no edge), so its memory is an agent's.
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { Agent } from '../src/agent/agent.js';
 import { DnsServer } from '../src/agent/dns/dns-server.js';
@@ -34,6 +35,10 @@ export interface AgentMemory {
   vmRssKiB: number;
   vmHwmKiB: number;
   heapUsed: number;
+  /** V8 heap committed (used + free space V8 holds on to). */
+  heapTotal: number;
+  /** Committed size of each V8 heap space (new_space, old_space, ...), bytes. */
+  heapSpaces: Record<string, number>;
   external: number;
   arrayBuffers: number;
   socks: { active: number; established: number; accepted: number; failed: number };
@@ -94,12 +99,16 @@ process.on('message', (m: { type: string }) => {
       vmRssKiB: statusKiB(status, 'VmRSS'),
       vmHwmKiB: statusKiB(status, 'VmHWM'),
       heapUsed: mu.heapUsed,
+      heapTotal: mu.heapTotal,
+      heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.space_size])),
       external: mu.external,
       arrayBuffers: mu.arrayBuffers,
       socks: { active: c.active, established: c.established, accepted: c.accepted, failed },
     };
     process.send?.(mem);
   }
+  // Diagnostics only (ZCC_BENCH_AGENT_NODE_ARGS=--expose-gc): a full collection before the next 'mem'.
+  if (m.type === 'gc') (globalThis as { gc?: () => void }).gc?.();
   if (m.type === 'dns-stats') process.send?.({ type: 'dns-stats', stats: dns?.stats() });
   if (m.type === 'exit') {
     void (async () => {

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { L4Protocol } from '../protocol/segments.js';
 import type { TlsIdentity } from '../protocol/tls.js';
-import { DialError, type Dialer, type DialTarget } from './intercept/dialer.js';
+import { DialError, type Dialer, type DialTarget, type StartedDial } from './intercept/dialer.js';
 import { SyntheticPool } from './ipam/synthetic-pool.js';
 import { routeName } from './tenants/tenant-router.js';
 import { TunnelClient } from './tunnel/tunnel-client.js';
@@ -115,19 +115,22 @@ export class Agent extends EventEmitter<{ change: [] }> {
   }
 
   /** Opens a microtunnel to an app on the tenant that owns its name. */
-  readonly dial: Dialer = async (target: DialTarget, signal?: AbortSignal): Promise<Duplex> => {
-    const { stream, established } = this.open({ ...target, proto: 'tcp' });
-    const onAbort = (): void => {
-      stream.destroy();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await established;
-      return stream;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-  };
+  readonly dial: Dialer = Object.assign(
+    async (target: DialTarget, signal?: AbortSignal): Promise<Duplex> => {
+      const { stream, established } = this.open({ ...target, proto: 'tcp' });
+      const onAbort = (): void => {
+        stream.destroy();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await established;
+        return stream;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    { start: (target: DialTarget): StartedDial => this.open({ host: target.host, port: target.port, proto: 'tcp' }) },
+  );
 
   /**
    * Opens a microtunnel without waiting for the far end: what is written to `stream` at once

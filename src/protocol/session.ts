@@ -190,7 +190,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
       settle?.(new MicrotunnelError(isResetReason(reason) ? reason : 'peer-reset', `refused with status ${status}`));
       stream.destroy();
     });
-    stream.once('close', () => {
+    stream.on('close', () => {
       this.localTags.delete(tag);
       this.closeControlIfIdle();
       settle?.(new MicrotunnelError(resetReasonOf(stream), 'closed before established'));
@@ -320,7 +320,8 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     this.peerTags.add(open.tag);
     let answered = false;
     let closeEmitted = false;
-    stream.once('close', () => {
+    stream.on('close', () => {
+      if (closeEmitted) return; // accept() may replay it
       closeEmitted = true;
       this.peerTags.delete(open.tag);
       this.closeControlIfIdle();

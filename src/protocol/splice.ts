@@ -41,10 +41,11 @@ export interface SpliceOptions {
    */
   fields?: Record<string, unknown>;
   /**
-   * Called once with the result, like `done` but without a promise per connection. Never before
-   * splice() has returned: every outcome is reached from a stream event or a later turn.
+   * Called once with the result, like `done` but without a promise per connection (and, taking
+   * the splice, it can be one function shared by every connection). Never before splice() has
+   * returned: every outcome is reached from a stream event or a later turn.
    */
-  onDone?: (result: SpliceResult) => void;
+  onDone?: (result: SpliceResult, splice: Splice) => void;
 }
 
 /**
@@ -82,12 +83,18 @@ class SpliceState implements Splice, SpliceCounters {
   private donePromise: Promise<SpliceResult> | null = null;
   private resolveDone: ((r: SpliceResult) => void) | null = null;
 
+  readonly fields: Record<string, unknown> | undefined;
+  readonly onDone: SpliceOptions['onDone'];
+
   constructor(
     readonly local: Socket,
     readonly remote: Duplex,
     readonly log: Logger,
-    readonly opts: SpliceOptions,
-  ) {}
+    opts: SpliceOptions,
+  ) {
+    this.fields = opts.fields;
+    this.onDone = opts.onDone;
+  }
 
   get counters(): Readonly<SpliceCounters> {
     return this;
@@ -112,12 +119,12 @@ class SpliceState implements Splice, SpliceCounters {
     if (this.settled) return;
     this.settled = true;
     const { bytesUp, bytesDown } = this;
-    const fields = { ...this.opts.fields, outcome, bytesUp, bytesDown };
+    const fields = { ...this.fields, outcome, bytesUp, bytesDown };
     if (error) this.log.info({ ...fields, err: error.message }, 'splice torn down');
     else this.log.debug(fields, 'splice closed');
     this.result = error ? { bytesUp, bytesDown, outcome, error } : { bytesUp, bytesDown, outcome };
     this.resolveDone?.(this.result);
-    this.opts.onDone?.(this.result);
+    this.onDone?.(this.result, this);
   }
 
   /** The client must see an RST, never a clean FIN, when the tunnel dies: a FIN would make a truncated download look complete. */
@@ -197,7 +204,7 @@ function onLocalData(this: Spliced, chunk: Buffer): void {
   if (written(s.remote.write(chunk), s.remote) && !s.upWaiting) {
     s.upWaiting = true;
     this.pause();
-    s.remote.once('drain', onRemoteDrain);
+    s.remote.once('drain', onRemoteDrain); // only while a sink is full
   }
 }
 
@@ -223,7 +230,7 @@ function onRemoteData(this: Spliced, chunk: Buffer): void {
   if (written(s.local.write(chunk), s.local) && !s.downWaiting) {
     s.downWaiting = true;
     this.pause();
-    s.local.once('drain', onLocalDrain);
+    s.local.once('drain', onLocalDrain); // only while a sink is full
   }
 }
 
@@ -274,7 +281,7 @@ function onRemoteClose(this: Spliced): void {
   // FIN reach the client, then close the client too so its further writes fail loudly
   // instead of vanishing into a destroyed stream.
   if (s.downDone || s.local.writableFinished) closeLocalAfterRemote.call(s.local);
-  else s.local.once('finish', closeLocalAfterRemote);
+  else s.local.on('finish', closeLocalAfterRemote);
 }
 
 function closeLocalAfterRemote(this: Spliced): void {
@@ -300,10 +307,12 @@ export function splice(local: Socket, remote: Duplex, log: Logger, opts: SpliceO
   l[kSplice] = s;
   r[kSplice] = s;
   // Error listeners stay for the lifetime of the streams so a late error can never crash us.
+  // 'on', not 'once', for events that fire once anyway: once() allocates a wrapper and a bound
+  // function per listener, kept for the connection's lifetime.
   remote.on('error', onRemoteError);
   local.on('error', onLocalError);
-  remote.once('close', onRemoteClose);
-  local.once('close', onLocalClose);
+  remote.on('close', onRemoteClose);
+  local.on('close', onLocalClose);
 
   if (opts.head && opts.head.length > 0) {
     s.bytesUp += opts.head.length;
@@ -313,11 +322,11 @@ export function splice(local: Socket, remote: Duplex, log: Logger, opts: SpliceO
   // stays bounded whatever the speed mismatch. A FIN on a source becomes end() on its sink,
   // independently of the other direction (half-close).
   local.on('data', onLocalData);
-  local.once('end', onLocalEnd);
-  remote.once('finish', onRemoteFinish);
+  local.on('end', onLocalEnd);
+  remote.on('finish', onRemoteFinish);
   remote.on('data', onRemoteData);
-  remote.once('end', onRemoteEnd);
-  local.once('finish', onLocalFinish);
+  remote.on('end', onRemoteEnd);
+  local.on('finish', onLocalFinish);
   // A source whose FIN was consumed before we attached (possible after a handshake parser).
   if (local.readableEnded) s.upEnd();
   if (remote.readableEnded) s.downEnd();

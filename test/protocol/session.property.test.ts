@@ -254,6 +254,12 @@ describe('ZTunnelSession multiplexing (property)', () => {
     await pair?.close();
   });
 
+  it('negotiates TLS 1.3 with the preferred suite, AES-128-GCM', () => {
+    expect(pair.client.socket.getProtocol()).toBe('TLSv1.3');
+    expect(pair.client.socket.getCipher().standardName).toBe('TLS_AES_128_GCM_SHA256');
+    expect(pair.server.socket.getCipher().standardName).toBe('TLS_AES_128_GCM_SHA256');
+  });
+
   it('over mutual TLS: every microtunnel gets exactly its own bytes; only bad opens are refused', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, async (s) => {

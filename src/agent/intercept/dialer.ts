@@ -35,8 +35,21 @@ export interface DialTarget {
  * Opens a microtunnel. Resolves with an established byte stream, or rejects with DialError.
  * An aborted signal means the caller no longer wants the stream; a dialer that resolves anyway
  * gets its stream destroyed by the caller.
+ *
+ * `start`, when a dialer has it, is the same dial without the promise wrapper and the signal:
+ * the stream comes back at once (or start throws DialError), `established` settles like the
+ * dial's promise, and a caller that gives up destroys the stream. The front ends use it when
+ * present, which spares an AbortController and its listeners per connection.
  */
-export type Dialer = (target: DialTarget, signal?: AbortSignal) => Promise<Duplex>;
+export type Dialer = ((target: DialTarget, signal?: AbortSignal) => Promise<Duplex>) & {
+  start?: (target: DialTarget) => StartedDial;
+};
+
+/** A dial under way: the stream (writable at once, data flows once established) and the answer. */
+export interface StartedDial {
+  stream: Duplex;
+  established: Promise<void>;
+}
 
 export class DialError extends Error {
   readonly reason: DialFailure;

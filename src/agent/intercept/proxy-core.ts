@@ -1,8 +1,8 @@
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from '../../common/log.js';
-import { DialError, DIAL_FAILURES, type DialFailure, type Dialer, type DialTarget } from './dialer.js';
-import { splice, type Splice } from '../../protocol/splice.js';
+import { DialError, DIAL_FAILURES, type DialFailure, type Dialer, type DialTarget, type StartedDial } from './dialer.js';
+import { splice, type Splice, type SpliceResult } from '../../protocol/splice.js';
 
 /** Dial failures plus the ways a client can fail before a dial is even attempted. */
 export type FailureReason = DialFailure | 'bad-request' | 'handshake-timeout' | 'client-gone' | 'internal';
@@ -73,6 +73,12 @@ export class ProxyCore {
   /** Listeners shared by every accepted socket (`this` is the socket). */
   private readonly onSocketError: (this: Tracked, err: Error) => void;
   private readonly onSocketClose: (this: Tracked) => void;
+  /** Never called before splice() returns (see SpliceOptions.onDone). */
+  private readonly onSpliceDone = (r: SpliceResult, s: Splice): void => {
+    this.splices.delete(s);
+    this.counters.bytesUp += r.bytesUp;
+    this.counters.bytesDown += r.bytesDown;
+  };
 
   constructor(opts: ProxyOptions, proto: string) {
     this.dialer = opts.dialer;
@@ -136,6 +142,7 @@ export class ProxyCore {
    * the abort signal and resolves late gets its stream destroyed, so no tunnel leaks.
    */
   dial(target: DialTarget, client: Socket): Promise<Duplex> {
+    if (this.dialer.start) return this.dialStarted(this.dialer.start, target, client);
     return new Promise<Duplex>((resolve, reject) => {
       if (client.destroyed) return reject(new ClientGoneError());
       const ac = new AbortController();
@@ -181,19 +188,44 @@ export class ProxyCore {
     });
   }
 
+  /** dial() through the dialer's `start`: giving up is destroying the stream, no AbortSignal. */
+  private dialStarted(start: NonNullable<Dialer['start']>, target: DialTarget, client: Socket): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      if (client.destroyed) return reject(new ClientGoneError());
+      let started: StartedDial;
+      try {
+        started = start(target);
+      } catch (err) {
+        return reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      const { stream, established } = started;
+      let settled = false;
+      const finish = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.off('close', onClose);
+        if (!err && client.destroyed) err = new ClientGoneError();
+        // A stream that is already gone would never emit the events the splice waits for.
+        if (!err && stream.destroyed) err = new DialError('reset', 'tunnel closed before use');
+        if (!err) return resolve(stream);
+        stream.destroy();
+        reject(err);
+      };
+      const onClose = (): void => finish(new ClientGoneError());
+      const timer = setTimeout(() => finish(new DialError('timeout', 'dial deadline exceeded')), this.dialTimeoutMs);
+      client.once('close', onClose);
+      established.then(
+        () => finish(null),
+        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+      );
+    });
+  }
+
   /** Splices an established tunnel and folds its byte counts into the totals when it ends. */
   tunnel(client: Socket, remote: Duplex, fields: ConnFields, head?: Buffer): Splice {
     this.counters.established++;
-    const s: Splice = splice(client, remote, this.log, {
-      fields,
-      ...(head ? { head } : {}),
-      // Never called before splice() returns (see SpliceOptions.onDone).
-      onDone: (r) => {
-        this.splices.delete(s);
-        this.counters.bytesUp += r.bytesUp;
-        this.counters.bytesDown += r.bytesDown;
-      },
-    });
+    const s = splice(client, remote, this.log, head ? { fields, head, onDone: this.onSpliceDone } : { fields, onDone: this.onSpliceDone });
     this.splices.add(s);
     return s;
   }

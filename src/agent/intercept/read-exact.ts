@@ -47,3 +47,12 @@ export function readExact(stream: Readable, n: number): Promise<Buffer> {
     onReadable();
   });
 }
+
+/**
+ * `n` bytes if the stream already holds them, else null (nothing consumed). Handshake parsers
+ * try this first: a request that arrived in one segment is parsed without a promise per field.
+ */
+export function readNow(stream: Readable, n: number): Buffer | null {
+  if (stream.destroyed || stream.readableLength < n) return null;
+  return stream.read(n) as Buffer | null;
+}

@@ -1,7 +1,7 @@
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { DialTarget } from './dialer.js';
 import { ProxyCore, failureOf, type FailureReason, type ListenAddress, type ProxyCounters, type ProxyOptions } from './proxy-core.js';
-import { readExact, TruncatedError } from './read-exact.js';
+import { readExact, readNow, TruncatedError } from './read-exact.js';
 
 /** RFC 1928 §6 reply codes. */
 export const SocksReply = {
@@ -79,9 +79,11 @@ async function negotiateMethod(socket: Socket): Promise<void> {
   const count = head[1] ?? 0;
   if (version !== VERSION) throw new SocksProtocolError(`bad greeting version ${version}`, METHOD_REFUSED);
   if (count === 0) throw new SocksProtocolError('greeting offers no methods', METHOD_REFUSED);
-  const methods = await readExact(socket, count).catch((err: Error) => {
-    throw new SocksProtocolError(err.message, METHOD_REFUSED);
-  });
+  const methods =
+    readNow(socket, count) ??
+    (await readExact(socket, count).catch((err: Error) => {
+      throw new SocksProtocolError(err.message, METHOD_REFUSED);
+    }));
   if (!methods.includes(NO_AUTH)) throw new SocksProtocolError('client offers no acceptable method', METHOD_REFUSED);
   socket.write(METHOD_NO_AUTH);
 }
@@ -96,14 +98,14 @@ function ipv6String(bytes: Buffer): string {
 async function readHost(socket: Socket, atyp: number): Promise<string> {
   switch (atyp) {
     case ATYP_IPV4:
-      return [...(await readExact(socket, 4))].join('.');
+      return [...(readNow(socket, 4) ?? (await readExact(socket, 4)))].join('.');
     case ATYP_IPV6:
-      return ipv6String(await readExact(socket, 16));
+      return ipv6String(readNow(socket, 16) ?? (await readExact(socket, 16)));
     case ATYP_DOMAIN: {
-      const len = (await readExact(socket, 1))[0] ?? 0;
+      const len = (readNow(socket, 1) ?? (await readExact(socket, 1)))[0] ?? 0;
       if (len === 0) throw new SocksProtocolError('empty domain name', requestReply(SocksReply.generalFailure));
       // DNS is case-insensitive and "app." is "app": normalise so policy sees one spelling.
-      const name = (await readExact(socket, len)).toString('latin1').toLowerCase().replace(/\.$/, '');
+      const name = (readNow(socket, len) ?? (await readExact(socket, len))).toString('latin1').toLowerCase().replace(/\.$/, '');
       if (!HOSTNAME.test(name)) throw new SocksProtocolError('invalid domain name', requestReply(SocksReply.generalFailure));
       return name;
     }
@@ -118,7 +120,7 @@ async function readRequest(socket: Socket): Promise<DialTarget> {
     if (head[0] !== VERSION) throw new SocksProtocolError(`bad request version ${head[0] ?? 0}`, requestReply(SocksReply.generalFailure));
     if (head[1] !== CMD_CONNECT) throw new SocksProtocolError(`command ${head[1] ?? 0}`, requestReply(SocksReply.commandNotSupported));
     const host = await readHost(socket, head[3] ?? 0);
-    const port = (await readExact(socket, 2)).readUInt16BE(0);
+    const port = (readNow(socket, 2) ?? (await readExact(socket, 2))).readUInt16BE(0);
     if (port === 0) throw new SocksProtocolError('port 0', requestReply(SocksReply.generalFailure));
     return { host, port };
   } catch (err) {

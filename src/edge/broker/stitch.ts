@@ -19,20 +19,32 @@ export interface StitchCounters {
  */
 function forward(src: Http2Stream, dst: Http2Stream, count: (n: number) => void, failed: () => boolean): void {
   let waiting = false;
+  let corked = false;
   const onDrain = (): void => {
     waiting = false;
     src.resume();
   };
+  // A TLS read arrives as several DATA chunks in one turn: the sink is corked for the rest of
+  // the turn, so they reach HTTP/2 as one write (one _writev), not one write request each.
+  const uncork = (): void => {
+    corked = false;
+    dst.uncork();
+  };
   src.on('data', (c: Buffer) => {
     count(c.length);
     if (dst.destroyed) return; // its 'close' resets this side
+    if (!corked) {
+      corked = true;
+      dst.cork();
+      setImmediate(uncork);
+    }
     if (!dst.write(c) && dst.writableLength >= SPLICE_BUFFER && !waiting) {
       waiting = true;
       src.pause();
       dst.once('drain', onDrain);
     }
   });
-  src.once('end', () =>
+  src.on('end', () =>
     setImmediate(() => {
       if (!failed() && !endedByReset(src) && !dst.destroyed && !dst.closed) dst.end();
     }),
