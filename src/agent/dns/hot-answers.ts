@@ -110,9 +110,17 @@ export interface HotTarget {
   ip?: number;
 }
 
-interface HotEntry extends HotTarget {
-  /** The reply as the full path built it; copied for each reuse, never modified. */
-  reply: Buffer;
+/** One shape for every entry, so the per-query reads of an entry stay monomorphic. */
+class HotEntry implements HotTarget {
+  constructor(
+    readonly name: string,
+    readonly fqdn: string,
+    readonly tenant: string,
+    readonly reachKey: string,
+    readonly ip: number | undefined,
+    /** The reply as the full path built it; copied for each reuse, never modified. */
+    readonly reply: Buffer,
+  ) {}
 }
 
 /** Decides whether a cached entry still answers its question (and touches the pool if so). */
@@ -147,7 +155,7 @@ export class HotAnswers {
     const own = Buffer.allocUnsafeSlow(reply.length);
     own.set(reply);
     this.entries.delete(q.key);
-    this.entries.set(q.key, { ...target, reply: own });
+    this.entries.set(q.key, new HotEntry(target.name, target.fqdn, target.tenant, target.reachKey, target.ip, own));
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

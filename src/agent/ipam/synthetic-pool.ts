@@ -8,8 +8,8 @@ import { formatIpv4, parseIpv4, parsePoolCidr, type Ipv4Range } from './cidr.js'
  * connection lives so the mapping cannot be recycled under it.
  *
  * Every operation is O(1): two Maps (by name, by IP) plus an LRU of the mappings that have no
- * live connection. JavaScript Maps iterate in insertion order, so "delete then set" moves an
- * entry to the most-recently-used end and the first key is the least recently used.
+ * live connection, kept as a doubly linked list through the mappings themselves (least
+ * recently used first), so the touch of every DNS answer moves two pointers and hashes nothing.
  */
 
 export const DEFAULT_POOL_CIDR = '100.64.0.0/10';
@@ -63,6 +63,45 @@ interface Mapping {
   ip: number;
   refs: number;
   lastUsed: number;
+  /** Neighbours in the idle LRU list; both undefined (and not the head) when not in it. */
+  prev: Mapping | undefined;
+  next: Mapping | undefined;
+}
+
+/** The mappings without live connections, least recently used first. */
+class IdleList {
+  private head: Mapping | undefined;
+  private tail: Mapping | undefined;
+
+  /** The least recently used idle mapping. */
+  first(): Mapping | undefined {
+    return this.head;
+  }
+
+  has(m: Mapping): boolean {
+    return m.prev !== undefined || this.head === m;
+  }
+
+  /** Append at the most-recently-used end (moving it there if already in the list). */
+  push(m: Mapping): void {
+    if (this.tail === m) return;
+    if (this.has(m)) this.remove(m);
+    m.prev = this.tail;
+    m.next = undefined;
+    if (this.tail) this.tail.next = m;
+    else this.head = m;
+    this.tail = m;
+  }
+
+  remove(m: Mapping): void {
+    if (!this.has(m)) return;
+    if (m.prev) m.prev.next = m.next;
+    else this.head = m.next;
+    if (m.next) m.next.prev = m.prev;
+    else this.tail = m.prev;
+    m.prev = undefined;
+    m.next = undefined;
+  }
 }
 
 export class SyntheticPool {
@@ -73,7 +112,7 @@ export class SyntheticPool {
   private readonly byName = new Map<string, Mapping>();
   private readonly byIp = new Map<number, Mapping>();
   /** Mappings with no live connection, least recently used first: the recycling candidates. */
-  private readonly idle = new Map<string, Mapping>();
+  private readonly idle = new IdleList();
   /** Offset of the next never-used address; addresses below it are in byIp. */
   private cursor = 0;
 
@@ -112,10 +151,10 @@ export class SyntheticPool {
       return formatIpv4(existing.ip);
     }
     const ip = this.freeAddress(fqdn);
-    const m: Mapping = { fqdn, tenant, ip, refs: 0, lastUsed: this.now() };
+    const m: Mapping = { fqdn, tenant, ip, refs: 0, lastUsed: this.now(), prev: undefined, next: undefined };
     this.byName.set(fqdn, m);
     this.byIp.set(ip, m);
-    this.idle.set(fqdn, m);
+    this.idle.push(m);
     return formatIpv4(ip);
   }
 
@@ -151,7 +190,7 @@ export class SyntheticPool {
   acquire(ip: string): PoolMapping | undefined {
     const m = this.mappingAt(ip);
     if (!m) return undefined;
-    if (m.refs === 0) this.idle.delete(m.fqdn);
+    if (m.refs === 0) this.idle.remove(m);
     m.refs += 1;
     m.lastUsed = this.now();
     return { fqdn: m.fqdn, tenant: m.tenant };
@@ -167,7 +206,7 @@ export class SyntheticPool {
     m.refs -= 1;
     m.lastUsed = this.now();
     // Back into the idle LRU at the most-recently-used end: it was just in use.
-    if (m.refs === 0) this.idle.set(m.fqdn, m);
+    if (m.refs === 0) this.idle.push(m);
     return true;
   }
 
@@ -186,8 +225,7 @@ export class SyntheticPool {
   private touch(m: Mapping): void {
     m.lastUsed = this.now();
     if (m.refs === 0) {
-      this.idle.delete(m.fqdn);
-      this.idle.set(m.fqdn, m);
+      this.idle.push(m);
     }
   }
 
@@ -199,11 +237,11 @@ export class SyntheticPool {
     }
     // Full: recycle the least recently used idle mapping. If even that one was used within
     // the hold time, every other idle one was used more recently still, so none qualifies.
-    const victim = this.idle.values().next().value;
+    const victim = this.idle.first();
     if (!victim || this.now() - victim.lastUsed < this.holdMs) {
       throw new PoolExhaustedError(fqdn, this.byName.size);
     }
-    this.idle.delete(victim.fqdn);
+    this.idle.remove(victim);
     this.byName.delete(victim.fqdn);
     this.byIp.delete(victim.ip);
     return victim.ip;
