@@ -122,6 +122,13 @@ describe('upstream UDP sockets: pooled, rotated, spoof-resistant', () => {
     await expect.poll(() => f.seen.length).toBe(2);
     pool.close();
     await expect(stuck).rejects.toThrow(/socket closed/);
+    // Closed: no new socket for a late query, until opened again.
+    await expect(pool.exchange(f.up, encodeQuery('late.test', 'A'), 10_000)).rejects.toThrow(/closed/);
+    expect(pool.socketsOpened).toBe(1);
+    pool.open();
+    const again = pool.exchange(f.up, encodeQuery('again.test', 'A'), 150);
+    await expect(again).rejects.toThrow(/no answer/);
+    expect(pool.socketsOpened).toBe(2);
   });
 
   it('an upstream dropped from the list stops getting new sockets; its old one closes once done', async () => {

@@ -108,6 +108,7 @@ export class DnsServer {
     // else may hold; a few fresh tries make that race harmless.
     for (let attempt = 0; ; attempt++) {
       this.closed = false;
+      this.forwarder.open();
       const udp = await this.bindUdp(host, port);
       try {
         const tcp = await this.bindTcp(host, udp.port);

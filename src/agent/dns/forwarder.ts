@@ -77,9 +77,13 @@ export class Forwarder {
     return this.udp.socketsOpened;
   }
 
-  /** Close the sockets towards upstreams; queries still waiting on them fail. */
+  /** Close the sockets towards upstreams; queries still waiting on them fail, and new ones until open(). */
   close(): void {
     this.udp.close();
+  }
+
+  open(): void {
+    this.udp.open();
   }
 
   get upstreamLabels(): string[] {

@@ -180,6 +180,8 @@ export class UdpUpstreams {
   private readonly socketMaxAgeMs: number;
   /** Sockets opened so far, for tests and status. */
   socketsOpened = 0;
+  /** After close(): exchanges fail at once instead of opening new sockets, until open(). */
+  private closed = false;
 
   constructor(private readonly opts: UdpPoolOptions = {}) {
     this.queriesPerSocket = opts.queriesPerSocket ?? DEFAULT_QUERIES_PER_SOCKET;
@@ -192,6 +194,10 @@ export class UdpUpstreams {
    */
   exchange(up: Upstream, query: Buffer, timeoutMs: number): Promise<Exchanged> {
     return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error(`udp exchange with ${up.label} refused: closed`));
+        return;
+      }
       let questionEnd: number;
       try {
         questionEnd = scanResponse(query).questionEnd;
@@ -219,10 +225,16 @@ export class UdpUpstreams {
     });
   }
 
-  /** Close every socket; outstanding exchanges on them fail. */
+  /** Close every socket; outstanding exchanges on them fail, and new ones until open(). */
   close(): void {
+    this.closed = true;
     for (const ch of this.channels.values()) ch.close();
     this.channels.clear();
+  }
+
+  /** Accept exchanges again after close(). */
+  open(): void {
+    this.closed = false;
   }
 
   /** Stop using the sockets of upstreams not in `keep` (they close once their queries end). */
