@@ -72,11 +72,6 @@ export class Forwarder {
     this.udp.retain(this.upstreams);
   }
 
-  /** UDP sockets opened towards upstreams so far. */
-  get udpSocketsOpened(): number {
-    return this.udp.socketsOpened;
-  }
-
   /** Close the sockets towards upstreams; queries still waiting on them fail, and new ones until open(). */
   close(): void {
     this.udp.close();
