@@ -75,6 +75,11 @@ export class HttpConnectServer {
     return this.core.counters;
   }
 
+  /** See ProxyCore.tracked. */
+  get tracked(): { sockets: number; splices: number } {
+    return this.core.tracked;
+  }
+
   start(addr: ListenAddress): Promise<AddressInfo> {
     return this.core.listen(this.server, addr);
   }

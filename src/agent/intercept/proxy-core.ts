@@ -101,6 +101,11 @@ export class ProxyCore {
     };
   }
 
+  /** Per-connection bookkeeping still held: accepted sockets not yet closed, splices not yet settled. Both 0 once every connection is gone (leak checks). */
+  get tracked(): { sockets: number; splices: number } {
+    return { sockets: this.sockets.size, splices: this.splices.size };
+  }
+
   /** Registers an accepted client socket and returns the fields naming it in log lines. */
   accept(socket: Socket): ConnFields {
     const conn = this.nextId++;

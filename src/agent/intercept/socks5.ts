@@ -146,6 +146,11 @@ export class Socks5Server {
     return this.core.counters;
   }
 
+  /** See ProxyCore.tracked. */
+  get tracked(): { sockets: number; splices: number } {
+    return this.core.tracked;
+  }
+
   start(addr: ListenAddress): Promise<AddressInfo> {
     return this.core.listen(this.server, addr);
   }

@@ -116,6 +116,11 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     return this.segmentList;
   }
 
+  /** Microtunnels open on the current Z-Tunnel (0 once every one of them has closed). */
+  get openMicrotunnels(): number {
+    return this.session?.openMicrotunnels ?? 0;
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;

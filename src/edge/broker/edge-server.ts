@@ -56,6 +56,13 @@ export class EdgeServer {
     for (const id of deps.tenants.keys()) this.counters.set(id, { microtunnelsOpened: 0, microtunnelsRefused: 0, bytesUp: 0, bytesDown: 0 });
   }
 
+  /** Microtunnels open on all Z-Tunnels of this edge, agents' and connectors' (0 once all closed). */
+  get openMicrotunnels(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.openMicrotunnels;
+    return n;
+  }
+
   listen(host: string, port: number): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);

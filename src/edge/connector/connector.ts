@@ -63,6 +63,11 @@ export class Connector {
     await Promise.all(this.pseLinks.map((l) => l.stop()));
   }
 
+  /** Microtunnels being served and server connections held (both 0 once every one has closed). */
+  get tracked(): { microtunnels: number; upstreams: number } {
+    return { microtunnels: this.active, upstreams: this.upstreams.size };
+  }
+
   /** Whether the Z-Tunnel to each private service edge of `dr.pseAddresses` is up, in order. */
   get pseConnected(): boolean[] {
     return this.pseLinks.map((l) => l.connected);
