@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../../common/log.js';
-import { splice, type Splice } from '../../../protocol/splice.js';
+import { splice, type Splice, type SpliceResult } from '../../../protocol/splice.js';
 import type { Agent } from '../../agent.js';
 import { isDialError } from '../dialer.js';
 import type { Inet4Address } from '../../../../native/inet.js';
@@ -28,6 +28,8 @@ export interface TcpContext {
   counters: TcpCounters;
   /** Registers a live splice so shutdown can reset it. */
   track(s: Splice): void;
+  /** Called when a tracked splice has settled (one function for all connections). */
+  spliceDone(r: SpliceResult, s: Splice): void;
 }
 
 /**
@@ -37,11 +39,12 @@ export interface TcpContext {
  * or takes longer than `connectMs`: an application must never sit on a connection that will
  * not work.
  */
-export function serveTcp(socket: Socket, dst: Inet4Address, ctx: TcpContext, log: Logger): void {
-  const { agent } = ctx;
-  const refuse = (why: string, fields: Record<string, unknown> = {}): void => {
+export function serveTcp(socket: Socket, dst: Inet4Address, ctx: TcpContext, fields: Record<string, unknown>): void {
+  const { agent, log } = ctx;
+  // remoteAddress is a system call (getpeername): only for lines that are written.
+  const refuse = (why: string, extra: Record<string, unknown> = {}): void => {
     ctx.counters.refused++;
-    log.info({ ...fields, why }, 'connection refused (RST)');
+    log.info({ ...fields, src: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, ...extra, why }, 'connection refused (RST)');
     socket.resetAndDestroy();
   };
   const mapping = agent.pool.acquire(dst.address);
@@ -59,7 +62,7 @@ export function serveTcp(socket: Socket, dst: Inet4Address, ctx: TcpContext, log
     return refuse(isDialError(err) ? err.reason : 'internal', { err: (err as Error).message });
   }
   const { stream, established } = opened;
-  const tlog = log.child({ app: `${opened.host}:${dst.port}`, tenant: opened.tenant });
+  const tfields = { ...fields, app: `${opened.host}:${dst.port}`, tenant: opened.tenant };
   const stopEarly = holdEarlyData(socket, stream, ctx.earlyDataLimit);
   const onClientGone = (): void => {
     // Gone before the tunnel was up: the tunnel is no longer wanted.
@@ -75,10 +78,10 @@ export function serveTcp(socket: Socket, dst: Inet4Address, ctx: TcpContext, log
       const early = stopEarly();
       if (socket.destroyed) return void stream.destroy();
       ctx.counters.established++;
-      tlog.debug({ earlyBytes: early }, 'microtunnel established');
-      const s = splice(socket, stream, tlog);
+      log.debug({ ...tfields, earlyBytes: early }, 'microtunnel established');
+      const s = splice(socket, stream, log, { fields: tfields, onDone: ctx.spliceDone });
       ctx.track(s);
-      watchIdle(socket, stream, ctx.timeouts, s, tlog);
+      watchIdle(socket, stream, ctx.timeouts, s, log, tfields);
     },
     (err: unknown) => {
       clearTimeout(timer);
@@ -86,7 +89,7 @@ export function serveTcp(socket: Socket, dst: Inet4Address, ctx: TcpContext, log
       stopEarly();
       if (socket.destroyed) return;
       ctx.counters.failed++;
-      tlog.info({ err: (err as Error).message, reason: isDialError(err) ? err.reason : undefined }, 'microtunnel failed: client reset');
+      log.info({ ...tfields, err: (err as Error).message, reason: isDialError(err) ? err.reason : undefined }, 'microtunnel failed: client reset');
       socket.resetAndDestroy();
     },
   );
@@ -123,23 +126,40 @@ function holdEarlyData(socket: Socket, stream: Duplex, limit: number): () => num
   };
 }
 
-/** Applies the open / half-closed idle limits to a spliced connection. */
-function watchIdle(socket: Socket, stream: Duplex, t: InterceptTimeouts, s: Splice, log: Logger): void {
-  const idle = new IdleTimer((ms) => {
-    log.info({ idleMs: ms }, 'idle timeout: connection reset');
-    s.abort(new Error('idle timeout'));
-  });
-  const touch = (): void => idle.touch();
-  const halfClosed = (): void => idle.setLimit(t.tcpHalfClosedIdleMs);
-  socket.on('data', touch);
-  stream.on('data', touch);
-  socket.once('end', halfClosed);
-  stream.once('end', halfClosed);
+/**
+ * Applies the open / half-closed idle limits to a spliced connection. With no open limit (the
+ * default: open TCP never times out) nothing is attached until a FIN: no timer and no listener
+ * per chunk on an open connection; the half-closed limit counts from the first FIN on.
+ */
+function watchIdle(socket: Socket, stream: Duplex, t: InterceptTimeouts, s: Splice, log: Logger, fields: Record<string, unknown>): void {
+  let idle: IdleTimer | null = null;
+  const watch = (limit: number): void => {
+    if (!idle) {
+      const timer = new IdleTimer((ms) => {
+        log.info({ ...fields, idleMs: ms }, 'idle timeout: connection reset');
+        s.abort(new Error('idle timeout'));
+      });
+      const touch = (): void => timer.touch();
+      socket.on('data', touch);
+      stream.on('data', touch);
+      void s.done.then(() => {
+        timer.stop();
+        socket.off('data', touch);
+        stream.off('data', touch);
+      });
+      idle = timer;
+    }
+    idle.setLimit(limit);
+  };
+  let half = false;
+  const halfClosed = (): void => {
+    if (half) return;
+    half = true;
+    if (t.tcpHalfClosedIdleMs > 0) watch(t.tcpHalfClosedIdleMs);
+    else idle?.stop();
+  };
+  socket.on('end', halfClosed);
+  stream.on('end', halfClosed);
   if (socket.readableEnded) halfClosed();
-  else idle.setLimit(t.tcpOpenIdleMs);
-  void s.done.then(() => {
-    idle.stop();
-    socket.off('data', touch);
-    stream.off('data', touch);
-  });
+  else if (t.tcpOpenIdleMs > 0) watch(t.tcpOpenIdleMs);
 }

@@ -14,14 +14,26 @@ export class TcpFront {
   private readonly sockets = new Set<Socket>();
   private readonly splices = new Set<Splice>();
   private nextId = 1;
+  /** Shared by every connection: the context and the listeners (`this` is the socket). */
+  private readonly serveCtx: TcpContext;
+  private readonly onSocketClose: (this: Socket) => void;
+  private readonly onSocketError: (this: Socket, err: Error) => void;
 
   constructor(
-    private readonly ctx: Omit<TcpContext, 'track'>,
+    private readonly ctx: Omit<TcpContext, 'track' | 'spliceDone'>,
     private readonly isSynthetic: (ip: string) => boolean,
   ) {
     // allowHalfOpen: a client's FIN must not end our side before the app's reply is through.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
     this.server.on('error', (err) => ctx.log.error({ err: err.message }, 'intercept listener error'));
+    this.serveCtx = { ...ctx, track: (s) => this.splices.add(s), spliceDone: (_r, s) => this.splices.delete(s) };
+    const { sockets } = this;
+    this.onSocketClose = function () {
+      sockets.delete(this);
+    };
+    this.onSocketError = function (err) {
+      ctx.log.debug({ src: `${this.remoteAddress ?? '?'}:${this.remotePort ?? 0}`, err: err.message }, 'client socket error');
+    };
   }
 
   async listen(port = 0): Promise<number> {
@@ -45,23 +57,23 @@ export class TcpFront {
   }
 
   private accept(socket: Socket): void {
-    const log = this.ctx.log.child({ conn: this.nextId++ });
+    const conn = this.nextId++;
     this.ctx.counters.accepted++;
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', this.onSocketClose);
     // Without a listener a client RST would be an uncaught exception.
-    socket.on('error', (err) => log.debug({ err: err.message }, 'client socket error'));
+    socket.on('error', this.onSocketError);
     let dst: Inet4Address;
     try {
       dst = this.destination(socket);
     } catch (err) {
       this.ctx.counters.refused++;
-      log.info({ err: (err as Error).message }, 'no original destination: connection reset');
+      this.ctx.log.info({ conn, err: (err as Error).message }, 'no original destination: connection reset');
       socket.resetAndDestroy();
       return;
     }
-    const clog = log.child({ dst: `${dst.address}:${dst.port}`, src: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` });
-    serveTcp(socket, dst, { ...this.ctx, track: (s) => this.trackSplice(s) }, clog);
+    // Fields of this connection's log lines, as data: no child logger per connection.
+    serveTcp(socket, dst, this.serveCtx, { conn, dst: `${dst.address}:${dst.port}` });
   }
 
   private destination(socket: Socket): Inet4Address {
@@ -72,8 +84,5 @@ export class TcpFront {
     return orig;
   }
 
-  private trackSplice(s: Splice): void {
-    this.splices.add(s);
-    void s.done.then(() => this.splices.delete(s));
-  }
+
 }
