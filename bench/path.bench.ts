@@ -169,6 +169,10 @@ interface IdleResult {
   hwmKiB: number;
   baseHeap: number;
   heap: number;
+  /** V8 heap committed, and its young (new_space) and old generation parts, bytes. */
+  heapTotal: number;
+  newSpace: number;
+  oldSpace: number;
   rssAfterCloseKiB: number;
   nofile: string;
   limitedBy?: string;
@@ -251,6 +255,9 @@ async function idleCase(world: World, wantConns: number, log: (s: string) => voi
     hwmKiB: mem.hwmKiB,
     baseHeap: baseMem.heapUsed,
     heap: agentMem.heapUsed,
+    heapTotal: agentMem.heapTotal,
+    newSpace: agentMem.heapSpaces.new_space ?? Number.NaN,
+    oldSpace: agentMem.heapSpaces.old_space ?? Number.NaN,
     rssAfterCloseKiB: after.rssKiB,
     nofile: limits.map((l) => `${l.soft}/${l.hard}`).join(' '),
     ...(limitedBy ? { limitedBy } : {}),
@@ -319,6 +326,10 @@ export const pathBenchmark: Benchmark = {
             peakRssMB: mb(r.hwmKiB),
             heapMB: round(r.heap / 1e6, 1),
             baselineHeapMB: round(r.baseHeap / 1e6, 1),
+            // Committed V8 heap: what of the RSS is JavaScript heap, live or not yet collected.
+            heapCommittedMB: round(r.heapTotal / 1e6, 1),
+            newSpaceMB: round(r.newSpace / 1e6, 1),
+            oldSpaceMB: round(r.oldSpace / 1e6, 1),
             rssAfterCloseMB: mb(r.rssAfterCloseKiB),
             openSeconds: round(r.openSeconds, 2),
             opensPerSec: round(r.opened / r.openSeconds, 0),
