@@ -2,7 +2,7 @@
 // /etc/resolv.conf is its own): the OS resolver points at the agent and the kernel hands every
 // flow to a synthetic IP to it, so plain `curl http://intranet.demo.internal/` works, and
 // stopping the demo puts resolv.conf, routes and rules back exactly.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,17 +16,14 @@ const ORIGINAL = '# the network\'s resolver (unreachable here; only app names ar
 
 describe.skipIf(!!skip)('zcc demo --tun: intercept mode and the OS resolver on the whole machine', { timeout: 180_000 }, () => {
   let ns: Netns;
-  let etc: string;
+  let resolvConf: string;
   let dataDir: string;
   let demo: ZccProcess | undefined;
 
   beforeAll(async () => {
     ns = await Netns.create();
-    // `ip netns exec` bind-mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf for the
-    // demo and for every client below: the namespace's own resolver configuration.
-    etc = join('/etc/netns', ns.name);
-    await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'resolv.conf'), ORIGINAL);
+    // The demo and every client below see the namespace's own resolver configuration.
+    resolvConf = await ns.ownResolvConf(ORIGINAL);
     dataDir = await mkdtemp(join(tmpdir(), 'zcc-demo-tun-'));
     demo = await spawnZcc(['demo', '--tun', '--headless', '--socks', '127.0.0.1:0', '--http-proxy', '127.0.0.1:0', '--data-dir', dataDir], {}, 120_000, ['ip', 'netns', 'exec', ns.name]);
   }, 180_000);
@@ -34,7 +31,6 @@ describe.skipIf(!!skip)('zcc demo --tun: intercept mode and the OS resolver on t
   afterAll(async () => {
     await demo?.stop('SIGKILL');
     await ns?.destroy();
-    if (etc) await rm(etc, { recursive: true, force: true });
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -45,7 +41,7 @@ describe.skipIf(!!skip)('zcc demo --tun: intercept mode and the OS resolver on t
   });
 
   it('serves plain curl by app name, with no proxy setting, through the OS resolver', async () => {
-    expect(await readFile(join(etc, 'resolv.conf'), 'utf8')).toMatch(/^nameserver 127\.0\.1\.53$/m);
+    expect(await readFile(resolvConf, 'utf8')).toMatch(/^nameserver 127\.0\.1\.53$/m);
     const hosts = await ns.run('getent', ['hosts', 'intranet.demo.internal']);
     expect(hosts.stdout).toMatch(/^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d+\.\d+\s+intranet\.demo\.internal/);
     const page = await ns.run('curl', ['-sS', '--max-time', '20', 'http://intranet.demo.internal/']);
@@ -64,7 +60,7 @@ describe.skipIf(!!skip)('zcc demo --tun: intercept mode and the OS resolver on t
   it('puts resolv.conf back byte for byte and removes its table and routes on SIGTERM', async () => {
     expect(await demo!.stop('SIGTERM')).toBe(0);
     demo = undefined;
-    expect(await readFile(join(etc, 'resolv.conf'), 'utf8')).toBe(ORIGINAL);
+    expect(await readFile(resolvConf, 'utf8')).toBe(ORIGINAL);
     expect(await ns.zccTable()).toBeUndefined();
     expect(await ns.zccRoutes()).toBe('');
   });

@@ -2,6 +2,8 @@
 // so rules, routes and fixed ports never meet the host's or another test's.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FixtureArgs, FixtureRequest } from '../fixtures/kernel-agent.js';
 
@@ -70,8 +72,21 @@ export class Netns {
     return (await this.must('ip', ['route', 'show', 'table', 'local', 'proto', '122'])).trim();
   }
 
+  /**
+   * Gives the namespace its own /etc/resolv.conf: `ip netns exec` bind-mounts
+   * /etc/netns/NAME/resolv.conf over it for every command run here. Returns that file's path;
+   * destroy() removes it.
+   */
+  async ownResolvConf(content: string): Promise<string> {
+    const dir = join('/etc/netns', this.name);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'resolv.conf'), content);
+    return join(dir, 'resolv.conf');
+  }
+
   async destroy(): Promise<void> {
     await exec('ip', ['netns', 'del', this.name]);
+    await rm(join('/etc/netns', this.name), { recursive: true, force: true });
   }
 }
 

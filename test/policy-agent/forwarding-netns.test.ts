@@ -3,7 +3,7 @@
 // `untrusted-only` and the trusted network defined by a search domain, by editing the agent's
 // config file as IT would; then rewriting resolv.conf (what DHCP does on joining a network)
 // turns tunnelling off and back on, checked with real traffic through the agent.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ const TRUSTED = 'nameserver 192.0.2.53\nsearch corp.example\n';
 
 describe.skipIf(!!skip)('forwarding profile untrusted-only, trusted network by search domain, real traffic', { timeout: 180_000 }, () => {
   let ns: Netns;
-  let etc: string;
+  let resolvConf: string;
   let dataDir: string;
   let demo: ZccProcess | undefined;
 
@@ -29,9 +29,7 @@ describe.skipIf(!!skip)('forwarding profile untrusted-only, trusted network by s
 
   beforeAll(async () => {
     ns = await Netns.create();
-    etc = join('/etc/netns', ns.name);
-    await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'resolv.conf'), UNTRUSTED);
+    resolvConf = await ns.ownResolvConf(UNTRUSTED);
     dataDir = await mkdtemp(join(tmpdir(), 'zcc-fwd-'));
     demo = await spawnZcc(['demo', '--headless', '--socks', '127.0.0.1:0', '--http-proxy', '127.0.0.1:0', '--data-dir', dataDir], {}, 120_000, ['ip', 'netns', 'exec', ns.name]);
   }, 180_000);
@@ -39,7 +37,6 @@ describe.skipIf(!!skip)('forwarding profile untrusted-only, trusted network by s
   afterAll(async () => {
     await demo?.stop('SIGTERM');
     await ns?.destroy();
-    if (etc) await rm(etc, { recursive: true, force: true });
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -64,7 +61,7 @@ describe.skipIf(!!skip)('forwarding profile untrusted-only, trusted network by s
   });
 
   it('stops tunnelling on the trusted network and resumes when it is left', async () => {
-    await writeFile(join(etc, 'resolv.conf'), TRUSTED);
+    await writeFile(resolvConf, TRUSTED);
     const trusted = await waitUntil(async () => {
       const s = await status();
       return s.network?.type === 'trusted' && s;
@@ -75,7 +72,7 @@ describe.skipIf(!!skip)('forwarding profile untrusted-only, trusted network by s
     expect(refused.code).not.toBe(0);
     expect(refused.stdout).not.toContain('demo intranet');
 
-    await writeFile(join(etc, 'resolv.conf'), UNTRUSTED);
+    await writeFile(resolvConf, UNTRUSTED);
     await waitUntil(async () => (await status()).tenants[0]!.connection === 'connected', 30_000, 'tunnel back on');
     expect((await curl()).stdout).toContain('demo intranet');
   });
