@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,21 @@ describe('zcc agent runtime: configuration, sealed enrollment by browser sign-in
     expect(settings.find((x) => x.key === 'dns.searchDomains')).toMatchObject({ value: ['acme.test'], managed: false });
     expect(settings.find((x) => x.key === 'logging.level')).toMatchObject({ value: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] });
     expect(settings.some((x) => x.key.startsWith('tenants'))).toBe(false);
+  });
+
+  it('keeps a tenant (tunnel and identity) whose CA file became unreadable, and says why', async () => {
+    const good = await readFile(userFile, 'utf8');
+    const cfg = JSON.parse(good) as { tenants: Array<{ cloud: Record<string, unknown> }> };
+    cfg.tenants[0]!.cloud = { ...cfg.tenants[0]!.cloud, caPem: undefined, caFile: join(dir, 'missing-ca.pem') };
+    await writeFile(userFile, JSON.stringify(cfg));
+    await logs.waitFor((l) => l.msg === 'tenant configuration unreadable: left as it was', 10_000);
+    expect((await tenant()).connection).toBe('connected');
+    expect(await stat(join(dir, 'state', `tenant-${TENANT}.sealed`)).then(() => true)).toBe(true);
+    const changes = (): number => logs.lines.filter((l) => l.msg === 'configuration changed').length;
+    const before = changes();
+    await writeFile(userFile, good);
+    await waitUntil(() => changes() > before, 10_000, 'restored configuration applied');
+    expect((await tenant()).connection).toBe('connected');
   });
 
   it('turns the tenant off and on through the configuration', async () => {

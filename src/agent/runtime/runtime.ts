@@ -132,7 +132,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       this.stops.push(() => this.slots.stop());
 
       await this.startMonitor(config);
-      await this.slots.reconcile(await this.resolveTenants(config));
+      await this.reconcileTenants(config);
       await this.restartDr(config);
       this.stops.push(() => this.restartDr(undefined));
 
@@ -198,16 +198,19 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
     return this.slots.startLogin(tenant);
   }
 
-  private async resolveTenants(config: AgentConfig): Promise<ResolvedTenant[]> {
-    const out: ResolvedTenant[] = [];
+  /** The configured tenants with their CA read; those that cannot be read are kept as they run. */
+  private async reconcileTenants(config: AgentConfig): Promise<void> {
+    const wanted: ResolvedTenant[] = [];
+    const keep: string[] = [];
     for (const t of config.tenants) {
       try {
-        out.push(await resolveTenant(t));
+        wanted.push(await resolveTenant(t));
       } catch (err) {
-        this.opts.log.error({ tenant: t.id, err: (err as Error).message }, 'tenant left out');
+        keep.push(t.id);
+        this.opts.log.error({ tenant: t.id, err: (err as Error).message }, 'tenant configuration unreadable: left as it was');
       }
     }
-    return out;
+    await this.slots.reconcile(wanted, keep);
   }
 
   private timeoutsOf(config: AgentConfig): { tcpOpenIdleMs: number; tcpHalfClosedIdleMs: number; udpIdleMs: number } {
@@ -334,7 +337,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
     try {
       if (changed.some((k) => k.startsWith('dns.'))) this.dns?.setSearch({ searchDomains: config.dns.searchDomains, domainValidation: config.dns.domainValidation });
       if (changed.some((k) => k.startsWith('trustedNetwork'))) await this.monitor?.setCriteria(config.trustedNetwork);
-      if (changed.some((k) => k.startsWith('tenants'))) await this.slots.reconcile(await this.resolveTenants(config));
+      if (changed.some((k) => k.startsWith('tenants'))) await this.reconcileTenants(config);
       if (changed.some((k) => k.startsWith('tenants') || k === 'dr' || k.startsWith('dr.'))) await this.restartDr(config);
       const restartOnly = changed.filter((k) => k === 'dns.listen' || k === 'dns.poolCidr' || k.startsWith('timeouts.tcp') || k.startsWith('timeouts.udp'));
       if (restartOnly.length) log.warn({ keys: restartOnly }, 'these settings take effect when the agent restarts');
@@ -401,7 +404,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
   /** Tenants live in the configuration: the change is saved, then reconciled like any config change. */
   private async setTenants(tenants: AgentConfig['tenants']): Promise<void> {
     await this.guard(() => this.loader.setUserValue('tenants', tenants));
-    await this.slots.reconcile(await this.resolveTenants(this.loader.config));
+    await this.reconcileTenants(this.loader.config);
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

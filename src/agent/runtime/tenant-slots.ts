@@ -53,9 +53,13 @@ export class TenantSlots extends EventEmitter<{ change: [] }> {
     return [...this.slots.keys()];
   }
 
-  /** Makes the running tenants follow `wanted` (one job at a time). */
-  reconcile(wanted: ResolvedTenant[]): Promise<void> {
-    const run = this.queue.then(() => this.reconcileNow(wanted));
+  /**
+   * Makes the running tenants follow `wanted` (one job at a time). Tenants in `keep` are still
+   * configured but could not be read this time (e.g. an unreadable CA file): left as they are,
+   * never closed or forgotten over a bad file.
+   */
+  reconcile(wanted: ResolvedTenant[], keep: readonly string[] = []): Promise<void> {
+    const run = this.queue.then(() => this.reconcileNow(wanted, keep));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -167,9 +171,9 @@ export class TenantSlots extends EventEmitter<{ change: [] }> {
     this.startTunnel(slot);
   }
 
-  private async reconcileNow(wanted: ResolvedTenant[]): Promise<void> {
+  private async reconcileNow(wanted: ResolvedTenant[], keep: readonly string[]): Promise<void> {
     const { log } = this.opts;
-    const ids = new Set(wanted.map((t) => t.id));
+    const ids = new Set([...wanted.map((t) => t.id), ...keep]);
     for (const [id, slot] of this.slots) {
       if (ids.has(id)) continue;
       this.stopSlot(slot);
