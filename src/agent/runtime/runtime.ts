@@ -13,7 +13,6 @@ import type { SourceRef } from '../config/sources.js';
 import { DnsServer } from '../dns/dns-server.js';
 import { takeOverSystemDns, type DnsTakeover } from '../dns/os-resolver/index.js';
 import { systemResolvers } from '../dns/system-resolvers.js';
-import { DrController } from '../dr/dr-controller.js';
 import { openAgentState, type AgentState } from '../identity/agent-state.js';
 import { deviceFingerprint } from '../identity/fingerprint.js';
 import { HttpConnectServer } from '../intercept/http-connect.js';
@@ -22,7 +21,8 @@ import { Socks5Server } from '../intercept/socks5.js';
 import type { GatherOptions } from '../policy/network-facts.js';
 import { TrustedNetworkMonitor, type TrustedNetworkChange } from '../policy/trusted-network-monitor.js';
 import { AgentService } from '../service.js';
-import { drSettingsOf, resolveTenant, type ResolvedTenant } from './runtime-config.js';
+import { resolveTenant, type ResolvedTenant } from './runtime-config.js';
+import { RuntimeDr } from './runtime-dr.js';
 import { settingsList } from './settings.js';
 import { TenantLogin } from './tenant-login.js';
 import { TenantSlots } from './tenant-slots.js';
@@ -85,8 +85,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
   private takeover?: DnsTakeover;
   private intercept?: KernelIntercept;
   private monitor?: TrustedNetworkMonitor;
-  private dr?: DrController;
-  private drSaveTimer?: NodeJS.Timeout;
+  private dr?: RuntimeDr;
   private service?: AgentService;
   private readonly appDomains: string[] = [];
   private upstreams: readonly string[] | undefined;
@@ -127,14 +126,25 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       this.agent.on('change', () => this.onAgentChange());
 
       const login = new TenantLogin({ log: log.child({ component: 'login' }), openUrl: opts.openUrl, timeoutMs: opts.loginTimeoutMs });
-      this.slots = new TenantSlots({ agent: this.agent, state: this.state, fingerprint: this.fingerprint, device: opts.device ?? hostname(), log: log.child({ component: 'tenants' }), login, dr: () => this.dr });
+      this.slots = new TenantSlots({ agent: this.agent, state: this.state, fingerprint: this.fingerprint, device: opts.device ?? hostname(), log: log.child({ component: 'tenants' }), login, dr: () => this.dr?.controller });
       this.slots.on('change', () => this.emit('change'));
       this.stops.push(() => this.slots.stop());
 
       await this.startMonitor(config);
       await this.reconcileTenants(config);
-      await this.restartDr(config);
-      this.stops.push(() => this.restartDr(undefined));
+      const dr = new RuntimeDr({
+        state: this.state,
+        log,
+        pollMs: opts.drPollMs,
+        onReplaced: () => {
+          this.slots.reattachDr();
+          this.emit('change');
+        },
+        onChange: () => this.emit('change'),
+      });
+      this.dr = dr;
+      await dr.restart(config);
+      this.stops.push(() => dr.restart(undefined));
 
       const ready: RuntimeReady = { socket: opts.socketPath, tenants: this.slots.ids };
       if (!opts.noDns) ready.dns = await this.startDns(config);
@@ -218,45 +228,6 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
     return { tcpOpenIdleMs: t.tcpOpenIdleSeconds * 1000, tcpHalfClosedIdleMs: t.tcpHalfClosedIdleSeconds * 1000, udpIdleMs: t.udpIdleSeconds * 1000 };
   }
 
-  /**
-   * (Re)creates the DR controller for the configured tenants, carrying the segment cache over;
-   * `undefined` (or no `dr` section) stops DR. The cache is sealed to disk on every change of
-   * mode and on stop, so a restart during an outage still has the DR apps.
-   */
-  private async restartDr(config: AgentConfig | undefined): Promise<void> {
-    const old = this.dr;
-    let snapshot: unknown = old?.snapshot();
-    clearInterval(this.drSaveTimer);
-    if (old) {
-      old.stop();
-      this.dr = undefined;
-      await this.saveDrCache(snapshot);
-    }
-    if (config?.dr) {
-      const settings = { ...drSettingsOf(config.dr), ...(this.opts.drPollMs ? { pollMs: this.opts.drPollMs } : {}) };
-      const tenants = Object.fromEntries(config.tenants.map((t) => [t.id, { serverName: t.cloud.serverName, settings }]));
-      const dr = new DrController({ log: this.opts.log.child({ component: 'dr' }), tenants });
-      snapshot ??= await this.state.readEntry('dr-cache').catch((err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'DR cache unreadable; starting without it'));
-      if (snapshot !== undefined) dr.restore(snapshot);
-      dr.onModeChange((e) => {
-        this.opts.log.warn({ tenant: e.tenant, mode: e.mode, safeMode: e.active, edges: e.edges.map((x) => x.edge) }, e.active ? 'SAFE MODE: disaster recovery applies' : 'disaster recovery ended');
-        void this.saveDrCache(dr.snapshot());
-        this.emit('change');
-      });
-      this.dr = dr;
-      dr.start();
-      // The controller refreshes its cache while the cloud is healthy; seal it as often.
-      this.drSaveTimer = setInterval(() => void this.saveDrCache(dr.snapshot()), config.dr.pollIntervalSeconds * 1000 * 4).unref();
-    }
-    this.slots.reattachDr();
-    this.emit('change');
-  }
-
-  private async saveDrCache(snapshot: unknown): Promise<void> {
-    if (snapshot === undefined) return;
-    await this.state.writeEntry('dr-cache', snapshot).catch((err: unknown) => this.opts.log.error({ err: (err as Error).message }, 'cannot save the DR cache'));
-  }
-
   private async startMonitor(config: AgentConfig): Promise<void> {
     const monitor = new TrustedNetworkMonitor({
       criteria: config.trustedNetwork,
@@ -338,7 +309,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       if (changed.some((k) => k.startsWith('dns.'))) this.dns?.setSearch({ searchDomains: config.dns.searchDomains, domainValidation: config.dns.domainValidation });
       if (changed.some((k) => k.startsWith('trustedNetwork'))) await this.monitor?.setCriteria(config.trustedNetwork);
       if (changed.some((k) => k.startsWith('tenants'))) await this.reconcileTenants(config);
-      if (changed.some((k) => k.startsWith('tenants') || k === 'dr' || k.startsWith('dr.'))) await this.restartDr(config);
+      if (changed.some((k) => k.startsWith('tenants') || k === 'dr' || k.startsWith('dr.'))) await this.dr?.restart(config);
       const restartOnly = changed.filter((k) => k === 'dns.listen' || k === 'dns.poolCidr' || k.startsWith('timeouts.tcp') || k.startsWith('timeouts.udp'));
       if (restartOnly.length) log.warn({ keys: restartOnly }, 'these settings take effect when the agent restarts');
     } catch (err) {
@@ -372,7 +343,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
         tenant: (id) => this.slots.statusExtras(id, flags().managed, flags().canToggle),
         pendingTenants: () => this.slots.pending(flags),
         agent: () => ({
-          safeMode: this.agent.tenants.some((t) => this.dr?.isActive(t.id)),
+          safeMode: this.agent.tenants.some((t) => this.dr?.controller?.isActive(t.id)),
           config: { managedKeys: this.loader.state.managedKeys, lastError: this.loader.state.lastError },
           network: this.network && { type: this.network.trusted ? 'trusted' : 'untrusted', matched: this.network.results.filter((r) => r.holds).map((r) => r.criterion), checkedAt: this.network.at },
         }),
