@@ -138,17 +138,16 @@ async function main(argv: string[]): Promise<void> {
       untilSignal(() => runtime.stop());
       return;
     }
-    case 'login':
-      await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
-      process.exit(0);
-      return;
     case 'enroll':
+      // With a token: an MDM-style enrollment; without one, enrolling is a browser sign-in.
       if (values.token || process.env.ZCC_ENROLL_TOKEN) {
         await tenantCommand({ action: 'add', tenant: values.tenant, name: values.name, edge: values.edge, enroll: values.enroll, serverName: values['server-name'], caFile: values.ca, token: values.token, dataDir: values['data-dir'] });
         return;
       }
       await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
-      process.exit(0);
+      return;
+    case 'login':
+      await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
       return;
     case 'diag': {
       if (positionals[0] !== 'export') throw new Error('usage: zcc diag export');
