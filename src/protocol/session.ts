@@ -42,6 +42,11 @@ export interface SessionOptions {
 /** A microtunnel offered by the peer: accept it to get the stream, or refuse it with a reason. */
 export interface IncomingMicrotunnel {
   readonly open: MicrotunnelOpen;
+  /**
+   * The stream, readable before the answer: what the opener wrote ahead of it (early data)
+   * arrives here in order. Write only after accept().
+   */
+  readonly stream: ServerHttp2Stream;
   accept(): Http2Stream;
   reject(reason: ResetReason, detail?: string): void;
 }
@@ -328,6 +333,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     });
     const incoming: IncomingMicrotunnel = {
       open,
+      stream,
       accept: () => {
         if (answered) throw new Error('microtunnel already answered');
         answered = true;

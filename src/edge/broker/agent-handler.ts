@@ -6,7 +6,7 @@ import type { L4Protocol } from '../../protocol/segments.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
 import type { CloudSegment, TenantConfig } from '../cloud-config.js';
 import { decide } from './policy.js';
-import { stitch } from './stitch.js';
+import { forwardEarly, stitch } from './stitch.js';
 import type { PeerIdentity } from './peer-verify.js';
 
 /** Who the user behind a Z-Tunnel is, and until when that holds (SAML or enrollment token). */
@@ -89,9 +89,11 @@ async function openThrough(incoming: IncomingMicrotunnel, ctx: AgentContext, seg
   }
   const connector = selection.connector;
   let outgoing;
+  let counters;
   try {
     outgoing = connector.session.openMicrotunnel({ proto: open.proto, host: open.host, port: open.port });
     connector.active++;
+    counters = forwardEarly(incoming.stream, outgoing.stream);
     await outgoing.established;
   } catch (err) {
     if (outgoing) connector.active--;
@@ -106,7 +108,7 @@ async function openThrough(incoming: IncomingMicrotunnel, ctx: AgentContext, seg
     { ...fields, connector: connector.id, connectorTag: outgoing.tag, rule: decision.ruleId, segment: segment.id, selected: selection.reason },
     'microtunnel stitched',
   );
-  const totals = await stitch(agentStream, outgoing.stream, log, fields, () => connector.session.closed);
+  const totals = await stitch(agentStream, outgoing.stream, counters, log, fields, () => connector.session.closed);
   connector.active--;
   ctx.counters.bytesUp += totals.up;
   ctx.counters.bytesDown += totals.down;

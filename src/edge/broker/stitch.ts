@@ -52,16 +52,38 @@ function forward(src: Http2Stream, dst: Http2Stream, count: (n: number) => void,
 }
 
 /**
- * Joins the agent's microtunnel to the connector's (the tag swap of seed 002 step 6): payload
+ * Starts the agent → connector direction as soon as the connector-side stream exists, before
+ * the connector has answered: what the agent sent ahead of our answer (its early data, seed 003)
+ * travels with the open instead of waiting a round trip to the connector and back. The
+ * connector holds it until its TCP connect is done. If the connector refuses, the agent's
+ * stream is refused and what was forwarded dies with the connector's stream.
+ */
+export function forwardEarly(agent: Http2Stream, connector: Http2Stream): StitchCounters {
+  const counters: StitchCounters = { up: 0, down: 0 };
+  forward(agent, connector, (n) => (counters.up += n), () => abnormal(agent));
+  return counters;
+}
+
+/** A stream destroyed with its session (a killed connector, a dropped agent) may close without
+ * an RST code of its own: anything but a clean end in both directions counts as a reset. */
+function abnormal(s: Http2Stream): boolean {
+  return !!s.rstCode || (s.closed && !s.readableEnded);
+}
+
+/**
+ * Joins the agent's microtunnel to the connector's (the tag swap of seed 002 step 6) once both
+ * are established, the agent → connector direction already running (forwardEarly): payload
  * flows both ways with backpressure through each hop's window, each direction half-closes on
  * its own, and a reset on one hop becomes a reset on the other with the reason carried across.
  */
-export function stitch(agent: Http2Stream, connector: Http2Stream, log: Logger, fields: Record<string, unknown>, connectorGone: () => boolean): Promise<StitchCounters> {
-  const counters: StitchCounters = { up: 0, down: 0 };
-  // A stream destroyed with its session (a killed connector, a dropped agent) may close without
-  // an RST code of its own: anything but a clean end in both directions counts as a reset.
-  const abnormal = (s: Http2Stream): boolean => !!s.rstCode || (s.closed && !s.readableEnded);
-  forward(agent, connector, (n) => (counters.up += n), () => abnormal(agent));
+export function stitch(
+  agent: Http2Stream,
+  connector: Http2Stream,
+  counters: StitchCounters,
+  log: Logger,
+  fields: Record<string, unknown>,
+  connectorGone: () => boolean,
+): Promise<StitchCounters> {
   forward(connector, agent, (n) => (counters.down += n), () => abnormal(connector) || connectorGone());
   agent.on('error', () => undefined);
   connector.on('error', () => undefined);
