@@ -1,23 +1,11 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../common/log.js';
-import { LogRing } from '../common/log-ring.js';
-import { loadCloudConfig } from '../edge/cloud-config.js';
-import { startCloud } from '../edge/cloud.js';
-import { Connector } from '../edge/connector/connector.js';
-import { loadConnectorConfig } from '../edge/connector/connector-config.js';
-import { configCommand } from './config-check.js';
-import { drCommand } from './dr.js';
-import { exportDrCommand, pseCommand } from './pse.js';
-import { printDrDemoHelp } from './demo-dr.js';
-import { startDemo } from './demo.js';
-import { printStatus } from './status.js';
-import { tenantCommand } from './tenant.js';
-import { startAgent } from './agent.js';
-import { loginCommand } from './login.js';
-import { setSetting, showSettings } from './settings.js';
-import { localApiSocket } from './status.js';
 import { createAgentClient } from '../common/localapi-client.js';
+import { localApiSocket } from './status.js';
 
+// Each command loads its own code when it runs (dynamic imports below): `zcc agent`, the long
+// running process, then holds no reference cloud, SAML, CA or demo code. The cloud side alone
+// (@peculiar/x509, the SAML and XML libraries) is tens of MB of resident memory.
 const USAGE = `usage: zcc <command> [options]
 
 commands:
@@ -74,8 +62,8 @@ function untilSignal(stop: () => Promise<void>): void {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   // Subcommands with options of their own.
-  if (command === 'dr') return drCommand(rest);
-  if (command === 'cloud' && rest[0] === 'export-dr') return exportDrCommand(rest.slice(1));
+  if (command === 'dr') return (await import('./dr.js')).drCommand(rest);
+  if (command === 'cloud' && rest[0] === 'export-dr') return (await import('./pse.js')).exportDrCommand(rest.slice(1));
   const { values, positionals } = parseArgs({
     args: rest,
     options: {
@@ -113,6 +101,7 @@ async function main(argv: string[]): Promise<void> {
   const client = () => createAgentClient({ socketPath: values.socket ?? localApiSocket(values['data-dir']) });
   switch (command) {
     case 'demo': {
+      const [{ LogRing }, { startDemo }, { printDrDemoHelp }] = await Promise.all([import('../common/log-ring.js'), import('./demo.js'), import('./demo-dr.js')]);
       const logs = new LogRing(1000);
       const log = createLogger({ name: 'zcc-demo', ring: logs });
       const demo = await startDemo({ log, logs, dataDir: values['data-dir'], socks: values.socks, httpProxy: values['http-proxy'], dns: values.dns, partner: values.partner, ui: values.ui, headless: values.headless, dr: values.dr, tun: values.tun });
@@ -122,6 +111,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'agent': {
+      const { startAgent } = await import('./agent.js');
       const { runtime, ready } = await startAgent({
         config: values.config,
         managed: values.managed,
@@ -141,13 +131,14 @@ async function main(argv: string[]): Promise<void> {
     case 'enroll':
       // With a token: an MDM-style enrollment; without one, enrolling is a browser sign-in.
       if (values.token || process.env.ZCC_ENROLL_TOKEN) {
+        const { tenantCommand } = await import('./tenant.js');
         await tenantCommand({ action: 'add', tenant: values.tenant, name: values.name, edge: values.edge, enroll: values.enroll, serverName: values['server-name'], caFile: values.ca, token: values.token, dataDir: values['data-dir'] });
         return;
       }
-      await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
+      await (await import('./login.js')).loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
       return;
     case 'login':
-      await loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
+      await (await import('./login.js')).loginCommand(client(), { tenant: values.tenant, browser: !values['no-browser'] });
       return;
     case 'diag': {
       if (positionals[0] !== 'export') throw new Error('usage: zcc diag export');
@@ -156,10 +147,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'status':
-      await printStatus({ json: values.json, dataDir: values['data-dir'], socket: values.socket });
+      await (await import('./status.js')).printStatus({ json: values.json, dataDir: values['data-dir'], socket: values.socket });
       return;
     case 'tenant':
-      await tenantCommand({
+      await (await import('./tenant.js')).tenantCommand({
         action: positionals[0],
         tenant: values.tenant,
         name: values.name,
@@ -172,13 +163,14 @@ async function main(argv: string[]): Promise<void> {
       });
       return;
     case 'config':
-      if (positionals[0] === 'show') return showSettings(client(), values.json ?? false);
-      if (positionals[0] === 'set') return setSetting(client(), positionals[1], positionals[2]);
-      await configCommand(positionals[0], positionals.slice(1), values.format);
+      if (positionals[0] === 'show') return (await import('./settings.js')).showSettings(client(), values.json ?? false);
+      if (positionals[0] === 'set') return (await import('./settings.js')).setSetting(client(), positionals[1], positionals[2]);
+      await (await import('./config-check.js')).configCommand(positionals[0], positionals.slice(1), values.format);
       return;
     case 'cloud': {
       if (!values.config) throw new Error('zcc cloud: --config FILE is required');
       const log = createLogger({ name: 'zcc-cloud' });
+      const [{ startCloud }, { loadCloudConfig }] = await Promise.all([import('../edge/cloud.js'), import('../edge/cloud-config.js')]);
       const cloud = await startCloud(loadCloudConfig(values.config), log);
       console.log(`READY ${JSON.stringify({ tunnel: cloud.tunnel, enroll: cloud.enroll, caFile: cloud.caFile })}`);
       untilSignal(() => cloud.close());
@@ -187,6 +179,7 @@ async function main(argv: string[]): Promise<void> {
     case 'connector': {
       if (!values.config) throw new Error('zcc connector: --config FILE is required');
       const log = createLogger({ name: 'zcc-connector' });
+      const [{ Connector }, { loadConnectorConfig }] = await Promise.all([import('../edge/connector/connector.js'), import('../edge/connector/connector-config.js')]);
       const connector = new Connector(loadConnectorConfig(values.config), log);
       await connector.start();
       console.log(`READY ${JSON.stringify({ connected: connector.connected })}`);
@@ -194,7 +187,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'pse': {
-      const pse = await pseCommand(values.config);
+      const pse = await (await import('./pse.js')).pseCommand(values.config);
       console.log(`READY ${JSON.stringify({ tunnel: pse.tunnel, mode: pse.mode.mode })}`);
       untilSignal(() => pse.close());
       return;

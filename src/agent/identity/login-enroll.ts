@@ -1,6 +1,6 @@
 import { ENROLL_PATHS, LOGIN_PATHS, LoginRefreshResponse, postEnroll } from '../../protocol/enroll-api.js';
-import { createCsr, generateKeyPair } from '../../protocol/pki.js';
 import type { TlsIdentity } from '../../protocol/tls.js';
+import { loadPki } from './pki-loader.js';
 import { postLoginApi } from './login-api.js';
 
 export interface CloudEndpoint {
@@ -16,6 +16,7 @@ export interface CloudEndpoint {
  * token, the key pair is made here and only the CSR leaves the device.
  */
 export async function enrollWithTicket(p: CloudEndpoint & { tenant: string; ticket: string; device: string; fingerprint: string }): Promise<TlsIdentity & { identityUri: string }> {
+  const { createCsr, generateKeyPair } = await loadPki();
   const keys = await generateKeyPair();
   const csr = await createCsr({ keys, subject: { commonName: p.device } });
   const body = { tenant: p.tenant, ticket: p.ticket, device: p.device, fingerprint: p.fingerprint, csr };

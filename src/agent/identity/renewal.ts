@@ -4,9 +4,9 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
 import { ENROLL_PATHS, EnrollError, postEnroll } from '../../protocol/enroll-api.js';
-import { createCsr, generateKeyPair, identityFromCertificate, identityToUri } from '../../protocol/pki.js';
 import { tlsIdentityOf, type AgentState, type TenantRecord } from './agent-state.js';
 import { deviceFingerprint, resolveFingerprint, type FingerprintSource } from './fingerprint.js';
+import { loadPki } from './pki-loader.js';
 
 /** Renew once less than this fraction of the certificate's lifetime is left. */
 export const DEFAULT_RENEW_BELOW = 1 / 3;
@@ -49,6 +49,7 @@ export async function renewTenantCertificate(state: AgentState, tenant: string, 
 async function renewRecord(state: AgentState, record: TenantRecord, fingerprint: string): Promise<TenantRecord> {
   const { tenant } = record;
   if (!record.enroll) throw new RenewalError(`tenant ${tenant} has no enrollment service address to renew at`);
+  const { createCsr, generateKeyPair, identityFromCertificate, identityToUri } = await loadPki();
   const current = identityFromCertificate(record.certChainPem);
   if (current.kind !== 'client') throw new RenewalError(`tenant ${tenant} holds a ${current.kind} certificate, not an agent's`);
   const keys = await generateKeyPair();

@@ -1,6 +1,6 @@
 import { ENROLL_PATHS, postEnroll } from '../../protocol/enroll-api.js';
-import { createCsr, generateKeyPair } from '../../protocol/pki.js';
 import type { TlsIdentity } from '../../protocol/tls.js';
+import { loadPki } from './pki-loader.js';
 
 export interface TokenEnrollParams {
   tenant: string;
@@ -17,6 +17,7 @@ export interface TokenEnrollParams {
  * the device; the returned chain plus the local key form the Z-Tunnel identity.
  */
 export async function enrollWithToken(p: TokenEnrollParams): Promise<TlsIdentity & { identityUri: string }> {
+  const { createCsr, generateKeyPair } = await loadPki();
   const keys = await generateKeyPair();
   const csr = await createCsr({ keys, subject: { commonName: p.device } });
   const res = await postEnroll(p.enroll, ENROLL_PATHS.agent, { tenant: p.tenant, token: p.token, device: p.device, fingerprint: p.fingerprint, csr }, p.caPem, p.serverName);
