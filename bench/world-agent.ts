@@ -9,15 +9,21 @@ import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { Agent } from '../src/agent/agent.js';
+import { applyAgentHeapSettings } from '../src/agent/runtime/heap-settings.js';
 import { DnsServer } from '../src/agent/dns/dns-server.js';
-import { deviceFingerprint } from '../src/agent/identity/fingerprint.js';
-import { enrollWithToken } from '../src/agent/identity/token-enroll.js';
 import { Socks5Server } from '../src/agent/intercept/socks5.js';
 import { createLogger } from '../src/common/log.js';
+import type { TlsIdentity } from '../src/protocol/tls.js';
 import type { CloudReady } from './world-cloud.js';
 
 export interface AgentArgs {
   cloud: CloudReady;
+  /**
+   * The enrolled identity (key and chain), as an installed agent reads it from its sealed state
+   * at start. Enrolling is done by the bench process beforehand: an agent that starts enrolled
+   * never loads the PKI library (src/agent/identity/pki-loader.ts), and neither does this one.
+   */
+  identity: TlsIdentity;
   /** Start the DNS server on 127.0.0.1 with these upstream resolvers ("ip:port"). */
   dns?: { upstreams: string[] };
 }
@@ -44,18 +50,11 @@ export interface AgentMemory {
   socks: { active: number; established: number; accepted: number; failed: number };
 }
 
+// The heap settings `zcc agent` applies at start (src/cli/agent.ts).
+applyAgentHeapSettings();
 const args = JSON.parse(process.argv[2] ?? '{}') as AgentArgs;
 const log = createLogger({ name: 'zcc-bench-agent', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
-const { cloud } = args;
-const identity = await enrollWithToken({
-  tenant: cloud.tenant,
-  token: cloud.token,
-  device: 'bench-agent',
-  fingerprint: deviceFingerprint(),
-  enroll: cloud.enroll,
-  serverName: 'localhost',
-  caPem: cloud.caPem,
-});
+const { cloud, identity } = args;
 const agent = new Agent(log.child({ proc: 'agent' }));
 const tenant = agent.addTenant({ id: cloud.tenant, name: 'Bench', edge: cloud.tunnel, serverName: 'localhost', caPem: cloud.caPem, identity });
 await tenant.tunnel.waitConnected();

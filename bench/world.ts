@@ -10,6 +10,8 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { deviceFingerprint } from '../src/agent/identity/fingerprint.js';
+import { enrollWithToken } from '../src/agent/identity/token-enroll.js';
 import { forkTs, nextMessage, stopChild } from './lib.js';
 import type { AgentArgs, AgentMemory, AgentReady } from './world-agent.js';
 import type { AppsCounts, AppsReady } from './world-apps.js';
@@ -99,7 +101,16 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
       : forkTs(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)]);
     started.push(cloudChild);
     const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud'));
-    const agentArgs: AgentArgs = { cloud, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
+    const identity = await enrollWithToken({
+      tenant: cloud.tenant,
+      token: cloud.token,
+      device: 'bench-agent',
+      fingerprint: deviceFingerprint(),
+      enroll: cloud.enroll,
+      serverName: 'localhost',
+      caPem: cloud.caPem,
+    });
+    const agentArgs: AgentArgs = { cloud, identity: { keyPem: identity.keyPem, certPem: identity.certPem }, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
     const bundle = await bundleAgent();
     // ZCC_BENCH_AGENT_NODE_ARGS: extra node flags for the agent only, e.g. "--cpu-prof".
     const execArgv = (process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);

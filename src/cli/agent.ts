@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultSourcePaths, type SourceRef } from '../agent/config/sources.js';
+import { applyAgentHeapSettings } from '../agent/runtime/heap-settings.js';
 import { AgentRuntime, type RuntimeReady } from '../agent/runtime/runtime.js';
 import { createLogger } from '../common/log.js';
 import { LogRing } from '../common/log-ring.js';
@@ -27,6 +28,7 @@ export interface AgentArgs {
 }
 
 export async function startAgent(a: AgentArgs): Promise<{ runtime: AgentRuntime; ready: RuntimeReady }> {
+  applyAgentHeapSettings();
   const defaults = defaultSourcePaths();
   const stateDir = a.stateDir ?? '/var/lib/zcc';
   const managed: SourceRef | null = a.managed === 'none' ? null : a.managed ? { file: a.managed } : (defaults.managed ?? null);
