@@ -11,18 +11,34 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SOCKS_PORT } from '../test/fixtures/kernel-apps.js';
 import { AgentFixture, Netns, netnsUnavailable } from '../test/intercept-kernel/netns.js';
-import { matchesOnly, median, round, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { matchesOnly, median, percentile, round, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 
-const ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
+const BULK_ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
+const TTFB_ROWS = ['intercept-ttfb', 'intercept-ttfb-direct'] as const;
+const ROWS = [...BULK_ROWS, ...TTFB_ROWS] as const;
 type Row = (typeof ROWS)[number];
-const BASELINE: Record<Row, Row> = { 'intercept-kernel': 'intercept-direct', 'intercept-socks5': 'intercept-direct', 'intercept-direct': 'intercept-kernel' };
+type BulkRow = (typeof BULK_ROWS)[number];
+type TtfbRow = (typeof TTFB_ROWS)[number];
+const BASELINE: Record<Row, Row> = {
+  'intercept-kernel': 'intercept-direct',
+  'intercept-socks5': 'intercept-direct',
+  'intercept-direct': 'intercept-kernel',
+  'intercept-ttfb': 'intercept-ttfb-direct',
+  'intercept-ttfb-direct': 'intercept-ttfb',
+};
 const DESCRIPTION: Record<Row, string> = {
   'intercept-kernel': 'curl http://<synthetic IP>:8000/bytes/N through TPROXY, agent, edge and connector (mTLS 1.3, HTTP/2)',
   'intercept-socks5': 'curl --socks5-hostname to the agent, same microtunnel path (the pre-existing front end)',
   'intercept-direct': 'curl http://127.0.0.1:8000/bytes/N straight to the same app server',
+  'intercept-ttfb': 'small HTTP GET on a fresh connection to the synthetic IP (TPROXY, agent, microtunnel open, edge, connector, app): connect → first response byte, serial',
+  'intercept-ttfb-direct': 'the same GET straight to the app server on 127.0.0.1, serial',
 };
+const TTFB_PER_ROUND = 300;
+const TTFB_WARMUP = 500;
+const TTFB_CLIENT = fileURLToPath(new URL('./ttfb-client.ts', import.meta.url));
 const WARMUP_BYTES = 64 << 20;
 
 /** One curl download in the namespace; MiB/s over curl's whole transfer (connect included). */
@@ -37,7 +53,7 @@ async function download(ns: Netns, host: string, bytes: number): Promise<number>
 
 export const interceptBenchmark: Benchmark = {
   name: 'intercept',
-  description: 'Linux kernel intercept (TPROXY) + microtunnel vs direct TCP, curl bulk download in a network namespace',
+  description: 'Linux kernel intercept (TPROXY) + microtunnel vs direct TCP in a network namespace: curl bulk download, time to first byte',
   rows: ROWS,
   async run(opts: BenchOptions): Promise<BenchResult[]> {
     const wanted = ROWS.filter((r) => matchesOnly(r, opts.only));
@@ -55,49 +71,11 @@ export const interceptBenchmark: Benchmark = {
       fixture = started.fixture;
       const mode = (started.ready.info as { mode: string }).mode;
       const ip = (await ns.run('dig', ['@127.0.0.1', '+short', 'app.kern.test'])).stdout.trim();
-      const hosts: Record<Row, string> = { 'intercept-kernel': ip, 'intercept-socks5': 'socks5', 'intercept-direct': '127.0.0.1' };
-      for (const row of ROWS) await download(ns, hosts[row], Math.min(WARMUP_BYTES, opts.bytes));
-      const rates: Record<Row, number[]> = { 'intercept-kernel': [], 'intercept-socks5': [], 'intercept-direct': [] };
-      let maxLoad = 0;
-      for (let round = 1; round <= opts.repeat; round++) {
-        for (const row of ROWS) {
-          maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
-          const v = await download(ns, hosts[row], opts.bytes).catch(async (err: Error) => {
-            // Say why: the agent's own account of the failed transfer.
-            const logs = await fixture?.request({ type: 'logs', minLevel: 40 }, 'logs').catch(() => undefined);
-            const lines = (logs?.lines as unknown[] | undefined)?.slice(-5).map((l) => JSON.stringify(l)) ?? [];
-            throw new Error([err.message, ...lines].join('\n'));
-          });
-          rates[row].push(v);
-          opts.log(`  [intercept ${round}/${opts.repeat}] ${row}: ${v.toFixed(0)} MiB/s`);
-        }
-      }
-      return wanted.map((row): BenchResult => {
-        const base = BASELINE[row];
-        const own = rates[row];
-        return {
-          bench: row,
-          metric: 'mibPerSec',
-          value: round(median(own), 1),
-          unit: 'MiB/s',
-          better: 'higher',
-          baseline: base,
-          baselineValue: round(median(rates[base]), 1),
-          figures: {
-            minMibPerSec: round(Math.min(...own), 1),
-            maxMibPerSec: round(Math.max(...own), 1),
-            runs: own.length,
-            mib: round(opts.bytes / (1 << 20), 1),
-            streams: 1,
-            pairedRatio: round(median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))), 3),
-            loadAvg1mMax: round(maxLoad, 2),
-            mode,
-            ...(row === 'intercept-kernel' ? { vsSocks5: round(median(own.map((v, i) => v / (rates['intercept-socks5'][i] ?? Number.NaN))), 3) } : {}),
-            processes: 'curl | agent | app + edge + connector',
-          },
-          description: DESCRIPTION[row],
-        };
-      });
+      const out: BenchResult[] = [];
+      const common = { mode, processes: 'client | agent | app + edge + connector' };
+      if (BULK_ROWS.some((r) => wanted.includes(r))) out.push(...(await bulkRows(ns, fixture, ip, opts, common)));
+      if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common)));
+      return out.filter((r) => wanted.includes(r.bench as Row));
     } finally {
       await fixture?.stop();
       await ns.destroy();
@@ -105,3 +83,103 @@ export const interceptBenchmark: Benchmark = {
     }
   },
 };
+
+/** curl bulk downloads: kernel intercept, SOCKS5 and direct, interleaved per round. */
+async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: BenchOptions, common: Record<string, string>): Promise<BenchResult[]> {
+  const hosts: Record<BulkRow, string> = { 'intercept-kernel': ip, 'intercept-socks5': 'socks5', 'intercept-direct': '127.0.0.1' };
+  for (const row of BULK_ROWS) await download(ns, hosts[row], Math.min(WARMUP_BYTES, opts.bytes));
+  const rates: Record<BulkRow, number[]> = { 'intercept-kernel': [], 'intercept-socks5': [], 'intercept-direct': [] };
+  let maxLoad = 0;
+  for (let round = 1; round <= opts.repeat; round++) {
+    for (const row of BULK_ROWS) {
+      maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
+      const v = await download(ns, hosts[row], opts.bytes).catch(async (err: Error) => {
+        // Say why: the agent's own account of the failed transfer.
+        const logs = await fixture.request({ type: 'logs', minLevel: 40 }, 'logs').catch(() => undefined);
+        const lines = (logs?.lines as unknown[] | undefined)?.slice(-5).map((l) => JSON.stringify(l)) ?? [];
+        throw new Error([err.message, ...lines].join('\n'));
+      });
+      rates[row].push(v);
+      opts.log(`  [intercept ${round}/${opts.repeat}] ${row}: ${v.toFixed(0)} MiB/s`);
+    }
+  }
+  return BULK_ROWS.map((row): BenchResult => {
+    const base = BASELINE[row] as BulkRow;
+    const own = rates[row];
+    return {
+      bench: row,
+      metric: 'mibPerSec',
+      value: round(median(own), 1),
+      unit: 'MiB/s',
+      better: 'higher',
+      baseline: base,
+      baselineValue: round(median(rates[base]), 1),
+      figures: {
+        minMibPerSec: round(Math.min(...own), 1),
+        maxMibPerSec: round(Math.max(...own), 1),
+        runs: own.length,
+        mib: round(opts.bytes / (1 << 20), 1),
+        streams: 1,
+        pairedRatio: round(median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))), 3),
+        loadAvg1mMax: round(maxLoad, 2),
+        ...(row === 'intercept-kernel' ? { vsSocks5: round(median(own.map((v, i) => v / (rates['intercept-socks5'][i] ?? Number.NaN))), 3) } : {}),
+        ...common,
+      },
+      description: DESCRIPTION[row],
+    };
+  });
+}
+
+/** Serial GETs by a Node client in the namespace (bench/ttfb-client.ts), one process per row and round. */
+async function ttfbSamples(ns: Netns, host: string, count: number, warmup: number): Promise<number[]> {
+  const r = await ns.run(process.execPath, ['--import', 'tsx', TTFB_CLIENT, host, '8000', String(count), String(warmup)], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`ttfb client to ${host}: exit ${r.code}: ${r.stderr.trim()}`);
+  return (JSON.parse(r.stdout) as { ms: number[] }).ms;
+}
+
+/**
+ * Time to first byte through the kernel intercept, the mode the installed agent runs in: no
+ * proxy handshake, the client's GET is early data that travels with the microtunnel open.
+ * Same target as path-ttfb: overhead p50 under 1 ms.
+ */
+async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Record<string, string>): Promise<BenchResult[]> {
+  const hosts: Record<TtfbRow, string> = { 'intercept-ttfb': ip, 'intercept-ttfb-direct': '127.0.0.1' };
+  const samples: Record<TtfbRow, number[][]> = { 'intercept-ttfb': [], 'intercept-ttfb-direct': [] };
+  let maxLoad = 0;
+  for (let round = 1; round <= opts.repeat; round++) {
+    for (const row of TTFB_ROWS) {
+      maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
+      const ms = await ttfbSamples(ns, hosts[row], TTFB_PER_ROUND, TTFB_WARMUP);
+      samples[row].push(ms);
+      opts.log(`  [intercept ${round}/${opts.repeat}] ${row}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
+    }
+  }
+  return TTFB_ROWS.map((row): BenchResult => {
+    const base = BASELINE[row] as TtfbRow;
+    const own = samples[row].flat();
+    const other = samples[base].flat();
+    const p50 = percentile(own, 50);
+    const overhead = row === 'intercept-ttfb' ? p50 - percentile(other, 50) : undefined;
+    return {
+      bench: row,
+      metric: 'p50Ms',
+      value: round(p50, 3),
+      unit: 'ms',
+      better: 'lower',
+      baseline: base,
+      baselineValue: round(percentile(other, 50), 3),
+      figures: {
+        p90Ms: round(percentile(own, 90), 3),
+        p99Ms: round(percentile(own, 99), 3),
+        opens: own.length,
+        pairedRatio: round(median(samples[row].map((ms, i) => percentile(ms, 50) / percentile(samples[base][i] ?? [], 50))), 3),
+        loadAvg1mMax: round(maxLoad, 2),
+        ...(overhead !== undefined
+          ? { overheadP50Ms: round(overhead, 3), overheadP99Ms: round(percentile(own, 99) - percentile(other, 99), 3), target: 'overhead p50 < 1 ms', meetsTarget: overhead < 1 }
+          : {}),
+        ...common,
+      },
+      description: DESCRIPTION[row],
+    };
+  });
+}
