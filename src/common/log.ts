@@ -1,10 +1,12 @@
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { redactSecrets } from './redact.js';
 
 export type { Logger } from 'pino';
 
 /**
- * Keys whose values are secrets wherever they appear in a log object. pino's redaction
- * replaces them before serialisation, so a careless `log.info({ cfg })` still leaks nothing.
+ * Keys whose values are secrets wherever they appear in a log object (the line's own keys and
+ * two levels below). They are replaced before serialisation, so a careless `log.info({ cfg })`
+ * still leaks nothing.
  */
 export const REDACTED_KEYS = [
   'key',
@@ -21,7 +23,7 @@ export const REDACTED_KEYS = [
   'secret',
 ] as const;
 
-const redactPaths = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+const SECRETS: ReadonlySet<string> = new Set(REDACTED_KEYS);
 
 export interface LogOptions {
   name: string;
@@ -36,13 +38,27 @@ export function createLogger(opts: LogOptions): Logger {
   const options: LoggerOptions = {
     name: opts.name,
     level: opts.level ?? process.env.ZCC_LOG_LEVEL ?? 'info',
-    redact: { paths: redactPaths, censor: '[redacted]' },
+    // Not pino's `redact` option: 30x the cost of a line here (see redact.ts).
+    formatters: { log: (obj) => redactSecrets(obj, SECRETS) },
     base: { pid: process.pid },
   };
   const out = opts.destination ?? pino.destination(2);
-  if (!opts.ring) return pino(options, out);
   // multistream filters per stream by level; 'trace' lets the logger's own level decide.
-  return pino(options, pino.multistream([{ stream: out, level: 'trace' }, { stream: opts.ring, level: 'trace' }]));
+  const logger = opts.ring ? pino(options, pino.multistream([{ stream: out, level: 'trace' }, { stream: opts.ring, level: 'trace' }])) : pino(options, out);
+  return redactChildBindings(logger);
+}
+
+/**
+ * A child's bindings are serialised once, when it is made, and pino passes them through no
+ * formatter of ours; they are redacted on the way in. Children are made from their parent by
+ * prototype, so the root's `child` is the one every descendant calls.
+ */
+function redactChildBindings(logger: Logger): Logger {
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings, options) {
+    return child.call(this, redactSecrets(bindings, SECRETS), options);
+  } as Logger['child'];
+  return logger;
 }
 
 /** A logger that discards everything, for library callers that pass none. */
