@@ -20,16 +20,18 @@ import type { CloudArgs, CloudReady } from './world-cloud.js';
 const here = (f: string): string => new URL(f, import.meta.url).pathname;
 
 /**
- * The agent runs as JavaScript on plain Node, as an installed agent does (dist/), not through
- * the tsx loader the other bench processes use: tsx alone holds about 40 MB of resident memory,
- * which would be counted as the agent's. esbuild bundles world-agent.ts and the agent sources it
- * imports (packages stay external, resolved from node_modules) into node_modules/.cache.
+ * The agent and the cloud run as JavaScript on plain Node, as installed ones do (dist/), not
+ * through the tsx loader the apps process uses: tsx alone holds about 40 MB of resident memory,
+ * which would be counted as the agent's, and its transform wraps every function created at run
+ * time in a naming helper (`__name`), CPU a compiled cloud does not spend per connection.
+ * esbuild bundles the entry and the sources it imports (packages stay external, resolved from
+ * node_modules) into node_modules/.cache.
  */
-async function bundleAgent(): Promise<{ file: string; remove(): void }> {
-  const dir = join(here('..'), 'node_modules', '.cache', 'zcc-bench', String(process.pid));
+async function bundle(entry: string): Promise<{ file: string; remove(): void }> {
+  const dir = join(here('..'), 'node_modules', '.cache', 'zcc-bench', `${process.pid}-${entry.replace(/\W/g, '_')}`);
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'world-agent.mjs');
-  await build({ entryPoints: [here('./world-agent.ts')], outfile: file, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' });
+  const file = join(dir, entry.replace(/\.ts$/, '.mjs'));
+  await build({ entryPoints: [here(`./${entry}`)], outfile: file, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' });
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -96,11 +98,10 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
     };
     // ZCC_BENCH_CLOUD_NODE_ARGS: extra node flags for the edge + connector process, e.g. "--cpu-prof".
     const cloudExecArgv = (process.env.ZCC_BENCH_CLOUD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const cloudChild = cloudExecArgv.length
-      ? fork(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)], { execArgv: ['--import', import.meta.resolve('tsx'), ...cloudExecArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      : forkTs(here('./world-cloud.ts'), [JSON.stringify(cloudArgs)]);
+    const cloudBundle = await bundle('world-cloud.ts');
+    const cloudChild = fork(cloudBundle.file, [JSON.stringify(cloudArgs)], { execArgv: cloudExecArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(cloudChild);
-    const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud'));
+    const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud')).finally(() => cloudBundle.remove());
     const identity = await enrollWithToken({
       tenant: cloud.tenant,
       token: cloud.token,
@@ -111,12 +112,12 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
       caPem: cloud.caPem,
     });
     const agentArgs: AgentArgs = { cloud, identity: { keyPem: identity.keyPem, certPem: identity.certPem }, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
-    const bundle = await bundleAgent();
+    const agentBundle = await bundle('world-agent.ts');
     // ZCC_BENCH_AGENT_NODE_ARGS: extra node flags for the agent only, e.g. "--cpu-prof".
     const execArgv = (process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const agentChild = fork(bundle.file, [JSON.stringify(agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const agentChild = fork(agentBundle.file, [JSON.stringify(agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(agentChild);
-    const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => bundle.remove());
+    const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => agentBundle.remove());
     const ask = <T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> => {
       const p = nextMessage(child, is<T>(type), 30_000);
       child.send({ type });
