@@ -7,11 +7,10 @@
 //
 // The agent has a process to itself, so no load generator or server shares its event loop.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 import { deviceFingerprint } from '../src/agent/identity/fingerprint.js';
 import { enrollWithToken } from '../src/agent/identity/token-enroll.js';
+import { bundleEntry } from './bundle.js';
 import { forkTs, nextMessage, stopChild } from './lib.js';
 import type { AgentArgs, AgentMemory, AgentReady } from './world-agent.js';
 import type { AppsCounts, AppsReady } from './world-apps.js';
@@ -20,20 +19,10 @@ import type { CloudArgs, CloudReady } from './world-cloud.js';
 const here = (f: string): string => new URL(f, import.meta.url).pathname;
 
 /**
- * The agent and the cloud run as JavaScript on plain Node, as installed ones do (dist/), not
- * through the tsx loader the apps process uses: tsx alone holds about 40 MB of resident memory,
- * which would be counted as the agent's, and its transform wraps every function created at run
- * time in a naming helper (`__name`), CPU a compiled cloud does not spend per connection.
- * esbuild bundles the entry and the sources it imports (packages stay external, resolved from
- * node_modules) into node_modules/.cache.
+ * The agent and the cloud run bundled on plain Node, as installed ones run (bundle.ts): the tsx
+ * loader alone holds about 40 MB of resident memory, which would be counted as the agent's.
  */
-async function bundle(entry: string): Promise<{ file: string; remove(): void }> {
-  const dir = join(here('..'), 'node_modules', '.cache', 'zcc-bench', `${process.pid}-${entry.replace(/\W/g, '_')}`);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, entry.replace(/\.ts$/, '.mjs'));
-  await build({ entryPoints: [here(`./${entry}`)], outfile: file, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' });
-  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+const bundle = (entry: string): ReturnType<typeof bundleEntry> => bundleEntry(here(`./${entry}`));
 
 /** Resident memory of an idle Node process with and without the tsx loader, in KiB. */
 export async function tsxLoaderKiB(): Promise<number> {

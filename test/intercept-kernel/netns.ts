@@ -112,11 +112,16 @@ export class AgentFixture {
     });
   }
 
-  static async start(ns: Netns, args: FixtureArgs): Promise<{ fixture: AgentFixture; ready: FixtureMessage }> {
-    const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', FIXTURE, JSON.stringify(args)], {
+  /**
+   * `entry`: the fixture as one bundled file run on plain Node (the benchmark: compiled code, as
+   * installed), instead of kernel-agent.ts through tsx; `cloudEntry` likewise for its cloud.
+   */
+  static async start(ns: Netns, args: FixtureArgs, bundled?: { entry: string; cloudEntry: string }): Promise<{ fixture: AgentFixture; ready: FixtureMessage }> {
+    const node = bundled ? [process.execPath, bundled.entry] : [process.execPath, '--import', 'tsx', FIXTURE];
+    const child = spawn('ip', ['netns', 'exec', ns.name, ...node, JSON.stringify(args)], {
       cwd: REPO,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, ZCC_TEST_LOG_LEVEL: process.env.ZCC_TEST_LOG_LEVEL ?? 'info' },
+      env: { ...process.env, ZCC_TEST_LOG_LEVEL: process.env.ZCC_TEST_LOG_LEVEL ?? 'info', ...(bundled ? { ZCC_FIXTURE_CLOUD_ENTRY: bundled.cloudEntry } : {}) },
     });
     const fixture = new AgentFixture(child);
     const ready = await fixture.next((m) => m.type === 'ready' || m.type === 'error', 60_000);
