@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { SOCKS_PORT } from '../test/fixtures/kernel-apps.js';
 import { bundleEntry } from './bundle.js';
 import { AgentFixture, Netns, netnsUnavailable } from '../test/intercept-kernel/netns.js';
-import { matchesOnly, median, percentile, round, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { matchesOnly, median, percentile, round, throughputFigures, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 
 const BULK_ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
 const TTFB_ROWS = ['intercept-ttfb', 'intercept-ttfb-direct'] as const;
@@ -129,12 +129,7 @@ async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: Benc
       baseline: base,
       baselineValue: round(median(rates[base]), 1),
       figures: {
-        minMibPerSec: round(Math.min(...own), 1),
-        maxMibPerSec: round(Math.max(...own), 1),
-        runs: own.length,
-        mib: round(opts.bytes / (1 << 20), 1),
-        streams: 1,
-        pairedRatio: round(median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))), 3),
+        ...throughputFigures(own, rates[base], opts.bytes),
         loadAvg1mMax: round(maxLoad, 2),
         ...(row === 'intercept-kernel' ? { vsSocks5: round(median(own.map((v, i) => v / (rates['intercept-socks5'][i] ?? Number.NaN))), 3) } : {}),
         ...common,
@@ -175,29 +170,15 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
   }
   return TTFB_ROWS.map((row): BenchResult => {
     const base = BASELINE[row] as TtfbRow;
-    const own = samples[row].flat();
-    const other = samples[base].flat();
-    const p50 = percentile(own, 50);
-    const overhead = row === 'intercept-ttfb' ? p50 - percentile(other, 50) : undefined;
     return {
       bench: row,
       metric: 'p50Ms',
-      value: round(p50, 3),
+      value: round(percentile(samples[row].flat(), 50), 3),
       unit: 'ms',
       better: 'lower',
       baseline: base,
-      baselineValue: round(percentile(other, 50), 3),
-      figures: {
-        p90Ms: round(percentile(own, 90), 3),
-        p99Ms: round(percentile(own, 99), 3),
-        opens: own.length,
-        pairedRatio: round(median(samples[row].map((ms, i) => percentile(ms, 50) / percentile(samples[base][i] ?? [], 50))), 3),
-        loadAvg1mMax: round(maxLoad, 2),
-        ...(overhead !== undefined
-          ? { overheadP50Ms: round(overhead, 3), overheadP99Ms: round(percentile(own, 99) - percentile(other, 99), 3), target: 'overhead p50 < 1 ms', meetsTarget: overhead < 1 }
-          : {}),
-        ...common,
-      },
+      baselineValue: round(percentile(samples[base].flat(), 50), 3),
+      figures: { ...ttfbFigures(samples[row], samples[base], row === 'intercept-ttfb' ? 1 : undefined), loadAvg1mMax: round(maxLoad, 2), ...common },
       description: DESCRIPTION[row],
     };
   });

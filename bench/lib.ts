@@ -274,6 +274,45 @@ export function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+/** The figures of a throughput row: per-round rates against its baseline's, rounds paired by index. */
+export function throughputFigures(own: readonly number[], base: readonly number[], bytes: number): Record<string, number> {
+  return {
+    minMibPerSec: round(Math.min(...own), 1),
+    maxMibPerSec: round(Math.max(...own), 1),
+    runs: own.length,
+    mib: round(bytes / (1 << 20), 1),
+    streams: 1,
+    pairedRatio: round(median(own.map((v, i) => v / (base[i] ?? Number.NaN))), 3),
+  };
+}
+
+/**
+ * The figures of a time-to-first-byte row from its samples per round and its baseline's. With
+ * `target` (ms), the row is the path: it gets the p50 and p99 overhead over the baseline and
+ * whether the p50 overhead is under the target.
+ */
+export function ttfbFigures(own: readonly number[][], base: readonly number[][], target?: number): Record<string, number | string | boolean> {
+  const all = own.flat();
+  const other = base.flat();
+  const overhead = percentile(all, 50) - percentile(other, 50);
+  return {
+    p90Ms: round(percentile(all, 90), 3),
+    p99Ms: round(percentile(all, 99), 3),
+    maxMs: round(Math.max(...all), 3),
+    opens: all.length,
+    baselineP99Ms: round(percentile(other, 99), 3),
+    pairedRatio: round(median(own.map((ms, i) => percentile(ms, 50) / percentile(base[i] ?? [], 50))), 3),
+    ...(target !== undefined
+      ? {
+          overheadP50Ms: round(overhead, 3),
+          overheadP99Ms: round(percentile(all, 99) - percentile(other, 99), 3),
+          target: `overhead p50 < ${target} ms`,
+          meetsTarget: overhead < target,
+        }
+      : {}),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Child processes
 // ---------------------------------------------------------------------------------------------

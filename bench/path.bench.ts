@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { matchesOnly, median, mibPerSec, percentile, round, startTimer, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { loadavg } from 'node:os';
 import { nofileLimit, PATH_HOSTS, PATH_PORTS, procCpuSeconds, procMemory, startWorld, tsxLoaderKiB, type World } from './world.js';
 
@@ -337,12 +337,7 @@ export const pathBenchmark: Benchmark = {
             baseline: base,
             baselineValue: round(baselineValue, 1),
             figures: {
-              minMibPerSec: round(Math.min(...own), 1),
-              maxMibPerSec: round(Math.max(...own), 1),
-              runs: own.length,
-              mib: round(opts.bytes / (1 << 20), 1),
-              streams: 1,
-              pairedRatio: round(median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))), 3),
+              ...throughputFigures(own, rates[base], opts.bytes),
               sha256Checked: `${round(warm / (1 << 20), 1)} MiB`,
               cpuCores: Object.entries(cpu[row])
                 .map(([k, v]) => `${k} ${median(v).toFixed(2)}`)
@@ -377,11 +372,8 @@ export const pathBenchmark: Benchmark = {
         for (const row of ['path-ttfb', 'path-ttfb-direct'] as const) {
           if (!wanted.includes(row)) continue;
           const base = row === 'path-ttfb' ? 'path-ttfb-direct' : 'path-ttfb';
-          const own = all(row);
-          const other = all(base);
-          const p50 = percentile(own, 50);
-          const baseP50 = percentile(other, 50);
-          const overhead = row === 'path-ttfb' ? p50 - baseP50 : baseP50 - p50;
+          const p50 = percentile(all(row), 50);
+          const baseP50 = percentile(all(base), 50);
           out.push({
             bench: row,
             metric: 'p50Ms',
@@ -391,21 +383,8 @@ export const pathBenchmark: Benchmark = {
             baseline: base,
             baselineValue: round(baseP50, 3),
             figures: {
-              p90Ms: round(percentile(own, 90), 3),
-              p99Ms: round(percentile(own, 99), 3),
-              maxMs: round(Math.max(...own), 3),
-              opens: own.length,
-              baselineP99Ms: round(percentile(other, 99), 3),
+              ...ttfbFigures(samples[row], samples[base], row === 'path-ttfb' ? TARGETS.setupOverheadMs : undefined),
               loadAvg1mMax: round(maxLoad, 2),
-              pairedRatio: round(median(samples[row].map((ms, i) => percentile(ms, 50) / percentile(samples[base][i] ?? [], 50))), 3),
-              ...(row === 'path-ttfb'
-                ? {
-                    overheadP50Ms: round(overhead, 3),
-                    overheadP99Ms: round(percentile(own, 99) - percentile(other, 99), 3),
-                    target: `overhead p50 < ${TARGETS.setupOverheadMs} ms`,
-                    meetsTarget: overhead < TARGETS.setupOverheadMs,
-                  }
-                : {}),
               processes: row === 'path-ttfb' ? 'client | agent | edge + connector | server' : 'client | server',
             },
             description: DESCRIPTION[row],
