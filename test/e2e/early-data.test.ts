@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMicrotunnel } from '../../src/protocol/session.js';
-import { Harness } from '../helpers/harness.js';
+import { echoApp, Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
 
@@ -18,10 +18,7 @@ describe('early data crosses the edge before the connector answers', () => {
 
   beforeAll(async () => {
     echo = await echoServer();
-    h = await new Harness({
-      servers: { 'echo.acme.test:7': `127.0.0.1:${echo.port}` },
-      segments: [{ id: 'echo', name: 'Echo', domains: ['echo.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
-    }).start();
+    h = await new Harness(echoApp(echo.port)).start();
   });
 
   afterAll(async () => {

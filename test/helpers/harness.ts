@@ -28,6 +28,14 @@ export interface HarnessOptions {
 }
 
 /** A whole reference cloud, connectors and an enrolled agent in this process, over real sockets. */
+/** One app, echo.acme.test on port 7, served by an echo server on `port` (helpers/servers.ts). */
+export function echoApp(port: number): HarnessOptions {
+  return {
+    servers: { 'echo.acme.test:7': `127.0.0.1:${port}` },
+    segments: [{ id: 'echo', name: 'Echo', domains: ['echo.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
+  };
+}
+
 export class Harness {
   readonly logs = new LogCapture('harness');
   readonly connectors: Connector[] = [];

@@ -11,7 +11,7 @@ import { TunnelClient } from '../../src/agent/tunnel/tunnel-client.js';
 import { issueFromCsr } from '../../src/edge/ca/index.js';
 import { Backoff } from '../../src/protocol/backoff.js';
 import { createCsr, generateKeyPair, identityFromCertificate, identityToUri, type Identity } from '../../src/protocol/pki.js';
-import { FINGERPRINT, Harness } from '../helpers/harness.js';
+import { FINGERPRINT, echoApp, Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
 
@@ -30,10 +30,7 @@ describe('client certificate renewal and revocation', () => {
 
   beforeAll(async () => {
     echo = await echoServer();
-    h = await new Harness({
-      servers: { 'echo.acme.test:7': `127.0.0.1:${echo.port}` },
-      segments: [{ id: 'echo', name: 'Echo', domains: ['echo.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }],
-    }).start();
+    h = await new Harness(echoApp(echo.port)).start();
     // A certificate with 90 s left of a ~6.5 min life (issuance backdates 5 min for clock skew):
     // well inside its last third, as a year-long one would be after eight months.
     const identity: Identity = { kind: 'client', tenant: 'acme', user: 'alice@acme.test', device: DEVICE, fingerprint: FINGERPRINT };

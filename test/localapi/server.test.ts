@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentService } from '../../src/agent/service.js';
 import { WatchEventSchema, type WatchEvent } from '../../src/common/localapi-schema.js';
-import { Harness } from '../helpers/harness.js';
+import { echoApp, Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
 
@@ -36,7 +36,7 @@ describe('agent local API over a Unix socket', () => {
 
   beforeAll(async () => {
     echo = await echoServer();
-    h = await new Harness({ servers: { 'echo.acme.test:7': `127.0.0.1:${echo.port}` }, segments: [{ id: 'echo', name: 'Echo', domains: ['echo.acme.test'], tcpPorts: [{ from: 7, to: 7 }] }] }).start();
+    h = await new Harness(echoApp(echo.port)).start();
     dir = await mkdtemp(join(tmpdir(), 'zcc-localapi-'));
     // Like /run/zcc: others may reach the socket; the socket itself decides what they may do.
     await chmod(dir, 0o755);
