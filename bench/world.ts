@@ -24,6 +24,12 @@ const here = (f: string): string => new URL(f, import.meta.url).pathname;
  */
 const bundle = (entry: string): ReturnType<typeof bundleEntry> => bundleEntry(here(`./${entry}`));
 
+/** NODE_OPTIONS of the agent's system service (resources/systemd/zcc-agent.service), as flags. */
+export function serviceNodeOptions(): string[] {
+  const unit = readFileSync(here('../resources/systemd/zcc-agent.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.split(' ').filter(Boolean) ?? [];
+}
+
 /** Resident memory of an idle Node process with and without the tsx loader, in KiB. */
 export async function tsxLoaderKiB(): Promise<number> {
   const idle = 'process.send({ type: "up" }); process.on("message", () => process.exit(0));';
@@ -102,8 +108,9 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
     });
     const agentArgs: AgentArgs = { cloud, identity: { keyPem: identity.keyPem, certPem: identity.certPem }, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
     const agentBundle = await bundle('world-agent.ts');
-    // ZCC_BENCH_AGENT_NODE_ARGS: extra node flags for the agent only, e.g. "--cpu-prof".
-    const execArgv = (process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // The agent runs with the Node options its service gives it; ZCC_BENCH_AGENT_NODE_ARGS adds
+    // node flags for the agent only, e.g. "--cpu-prof".
+    const execArgv = [...serviceNodeOptions(), ...(process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     const agentChild = fork(agentBundle.file, [JSON.stringify(agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(agentChild);
     const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => agentBundle.remove());

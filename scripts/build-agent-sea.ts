@@ -137,6 +137,11 @@ export async function bundleAgent(outfile: string): Promise<number> {
     tsconfig: path.join(ROOT, 'tsconfig.build.json'),
     plugins: [embedPlugin()],
     legalComments: 'none',
+    // Whitespace, comments and syntax only; names stay, so stack traces still name functions.
+    // The bundle goes from 4.3 to 2.9 MB, and V8 keeps all of it as the script's source: the
+    // idle agent measured 88 MB resident instead of 92.6, `zcc` alone 71 instead of 75.
+    minifyWhitespace: true,
+    minifySyntax: true,
     // CommonJS has no import.meta: esbuild would leave it empty and the binary would break at
     // run time. Fail the build instead so that new uses are dealt with here.
     logOverride: { 'empty-import-meta': 'error' },
@@ -167,8 +172,10 @@ export async function buildAgentSea(opts: AgentSeaOptions = {}): Promise<AgentSe
 
   const blob = path.join(workDir, 'zcc-agent.blob');
   const seaConfig = path.join(workDir, 'sea-config.json');
-  // useCodeCache: V8 compiles the bundle at build time (same Node binary), so start-up skips it.
-  writeFileSync(seaConfig, `${JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }, null, 2)}\n`);
+  // No code cache: V8 rejects a cache compiled under other flags than the run's, with a warning
+  // on stderr, and the service runs the agent with NODE_OPTIONS (resources/systemd) while the
+  // CLI runs without. Compiling at start instead measured +80 ms (0.13 -> 0.21 s for `zcc`).
+  writeFileSync(seaConfig, `${JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }, null, 2)}\n`);
   const blobbed = spawnSync(node, ['--experimental-sea-config', seaConfig], { cwd: workDir, encoding: 'utf8' });
   if (blobbed.status !== 0) throw new Error(`node --experimental-sea-config failed (${blobbed.status ?? blobbed.signal}):\n${blobbed.stdout}${blobbed.stderr}`);
   const t2 = performance.now();

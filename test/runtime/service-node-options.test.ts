@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parsePlist } from 'plist';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.join(import.meta.dirname, '..', '..');
+const UNIT = readFileSync(path.join(ROOT, 'resources', 'systemd', 'zcc-agent.service'), 'utf8');
+const PLIST = parsePlist(readFileSync(path.join(ROOT, 'resources', 'packaging', 'macos', 'org.zcc.agent.plist'), 'utf8')) as { EnvironmentVariables?: Record<string, string> };
+
+/** Allocates survivors the way a burst of connection opens does, then prints V8's young generation size. */
+const BURST = `
+const v8 = require('node:v8');
+const keep = [];
+for (let i = 0; i < 400000; i++) keep.push({ i, s: 'x' + i, a: [i] });
+const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+process.stdout.write(String(young));
+`;
+
+function youngGenerationAfterBurst(nodeOptions: string | undefined): number {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
+  const r = spawnSync(process.execPath, ['-e', BURST], { env, encoding: 'utf8', timeout: 30_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return Number(r.stdout);
+}
+
+describe('the Node options the agent service runs with', () => {
+  const unitOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(UNIT)?.[1];
+
+  it('are the same for systemd and launchd', () => {
+    expect(unitOptions).toBe('--max-semi-space-size=4');
+    expect(PLIST.EnvironmentVariables?.NODE_OPTIONS).toBe(unitOptions);
+  });
+
+  it('are accepted in NODE_OPTIONS and cap the young generation at 2 x 4 MiB, which a burst grows past without them', () => {
+    const capped = youngGenerationAfterBurst(unitOptions);
+    const uncapped = youngGenerationAfterBurst(undefined);
+    expect(capped).toBeLessThanOrEqual(2 * 4 * 1024 * 1024 + 64 * 1024);
+    expect(uncapped).toBeGreaterThan(capped);
+  });
+});
