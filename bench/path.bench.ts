@@ -18,7 +18,7 @@ import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { loadavg } from 'node:os';
-import { nofileLimit, PATH_HOSTS, PATH_PORTS, procCpuSeconds, procMemory, startWorld, tsxLoaderKiB, type World } from './world.js';
+import { nofileLimit, PATH_HOSTS, PATH_PORTS, procCpuSeconds, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, type World } from './world.js';
 
 const ROWS = ['path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct', 'path-idle-10k'] as const;
 type Row = (typeof ROWS)[number];
@@ -396,10 +396,9 @@ export const pathBenchmark: Benchmark = {
       // 10,000 connections this process (the client) ran direct TCP at 600-900 MiB/s instead of
       // 1.3-1.8 GB/s, which flattered the path's ratio.
       if (want('path-idle-10k')) {
-        if (want('path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct')) {
-          await world.stop();
-          world = await startWorld();
-        }
+        // The installed agent: `zcc agent`'s whole runtime, from a sealed state.
+        await world.stop();
+        world = await startWorld({ runtime: true });
         maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
         const r = await idleCase(world, opts.conns ?? IDLE_CONNS, opts.log);
         const tsxKiB = await tsxLoaderKiB();
@@ -437,7 +436,7 @@ export const pathBenchmark: Benchmark = {
             openSeconds: round(r.openSeconds, 2),
             opensPerSec: round(r.opened / r.openSeconds, 0),
             nofileSoftHard: r.nofile,
-            agentRuntime: 'esbuild bundle on plain node',
+            agentRuntime: `zcc agent's runtime from a sealed state, bundled on plain node, ${serviceNodeOptions().join(' ') || 'no NODE_OPTIONS'}`,
             tsxLoaderMB: mb(tsxKiB),
             loadAvg1mMax: round(Math.max(maxLoad, loadavg()[0] ?? 0), 2),
             ...(r.limitedBy ? { limitedBy: r.limitedBy } : {}),

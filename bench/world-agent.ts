@@ -5,8 +5,6 @@
 // per-connection log cost is paid and no disk is involved. Usage: world-agent.ts JSON (AgentArgs).
 //
 // Imports only agent code (no harness, no edge), so its memory is an agent's.
-import { readFileSync } from 'node:fs';
-import { getHeapSpaceStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { Agent } from '../src/agent/agent.js';
 import { applyAgentHeapSettings } from '../src/agent/runtime/heap-settings.js';
@@ -14,6 +12,7 @@ import { DnsServer } from '../src/agent/dns/dns-server.js';
 import { Socks5Server } from '../src/agent/intercept/socks5.js';
 import { createLogger } from '../src/common/log.js';
 import type { TlsIdentity } from '../src/protocol/tls.js';
+import { memoryReport, type AgentReady } from './agent-memory.js';
 import type { CloudReady } from './world-cloud.js';
 
 export interface AgentArgs {
@@ -26,28 +25,6 @@ export interface AgentArgs {
   identity: TlsIdentity;
   /** Start the DNS server on 127.0.0.1 with these upstream resolvers ("ip:port"). */
   dns?: { upstreams: string[] };
-}
-
-export interface AgentReady {
-  type: 'agent';
-  pid: number;
-  socksPort: number;
-  dnsPort?: number;
-}
-
-export interface AgentMemory {
-  type: 'mem';
-  /** From /proc/self/status, in KiB. */
-  vmRssKiB: number;
-  vmHwmKiB: number;
-  heapUsed: number;
-  /** V8 heap committed (used + free space V8 holds on to). */
-  heapTotal: number;
-  /** Committed size of each V8 heap space (new_space, old_space, ...), bytes. */
-  heapSpaces: Record<string, number>;
-  external: number;
-  arrayBuffers: number;
-  socks: { active: number; established: number; accepted: number; failed: number };
 }
 
 // The heap settings `zcc agent` applies at start (src/cli/agent.ts).
@@ -83,29 +60,8 @@ const dnsAddr = await dns?.start();
 const ready: AgentReady = { type: 'agent', pid: process.pid, socksPort: socksAddr.port, ...(dnsAddr ? { dnsPort: dnsAddr.udp.port } : {}) };
 process.send?.(ready);
 
-function statusKiB(status: string, key: string): number {
-  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-}
-
 process.on('message', (m: { type: string }) => {
-  if (m.type === 'mem') {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const mu = process.memoryUsage();
-    const c = socks.counters;
-    const failed = Object.values(c.failed).reduce((a, b) => a + b, 0);
-    const mem: AgentMemory = {
-      type: 'mem',
-      vmRssKiB: statusKiB(status, 'VmRSS'),
-      vmHwmKiB: statusKiB(status, 'VmHWM'),
-      heapUsed: mu.heapUsed,
-      heapTotal: mu.heapTotal,
-      heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.space_size])),
-      external: mu.external,
-      arrayBuffers: mu.arrayBuffers,
-      socks: { active: c.active, established: c.established, accepted: c.accepted, failed },
-    };
-    process.send?.(mem);
-  }
+  if (m.type === 'mem') process.send?.(memoryReport(socks.counters));
   // Diagnostics only (ZCC_BENCH_AGENT_NODE_ARGS=--expose-gc): a full collection before the next 'mem'.
   if (m.type === 'gc') (globalThis as { gc?: () => void }).gc?.();
   if (m.type === 'dns-stats') process.send?.({ type: 'dns-stats', stats: dns?.stats() });

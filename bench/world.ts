@@ -7,14 +7,19 @@
 //
 // The agent has a process to itself, so no load generator or server shares its event loop.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openAgentState } from '../src/agent/identity/agent-state.js';
 import { deviceFingerprint } from '../src/agent/identity/fingerprint.js';
 import { enrollWithToken } from '../src/agent/identity/token-enroll.js';
 import { bundleEntry } from './bundle.js';
 import { forkTs, nextMessage, stopChild } from './lib.js';
-import type { AgentArgs, AgentMemory, AgentReady } from './world-agent.js';
+import type { AgentMemory, AgentReady } from './agent-memory.js';
+import type { AgentArgs } from './world-agent.js';
 import type { AppsCounts, AppsReady } from './world-apps.js';
 import type { CloudArgs, CloudReady } from './world-cloud.js';
+import type { RuntimeArgs } from './world-runtime.js';
 
 const here = (f: string): string => new URL(f, import.meta.url).pathname;
 
@@ -22,7 +27,7 @@ const here = (f: string): string => new URL(f, import.meta.url).pathname;
  * The agent and the cloud run bundled on plain Node, as installed ones run (bundle.ts): the tsx
  * loader alone holds about 40 MB of resident memory, which would be counted as the agent's.
  */
-const bundle = (entry: string): ReturnType<typeof bundleEntry> => bundleEntry(here(`./${entry}`));
+const bundle = (entry: string, like?: 'sea'): ReturnType<typeof bundleEntry> => bundleEntry(here(`./${entry}`), { like });
 
 /** NODE_OPTIONS of the agent's system service (resources/systemd/zcc-agent.service), as flags. */
 export function serviceNodeOptions(): string[] {
@@ -66,8 +71,9 @@ const is =
   (m: unknown): m is T =>
     typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
 
-export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promise<World> {
+export async function startWorld(opts: { dnsUpstreams?: string[]; runtime?: boolean } = {}): Promise<World> {
   const started: ChildProcess[] = [];
+  const cleanups: Array<() => void> = [];
   try {
     const appsChild = forkTs(here('./world-apps.ts'));
     started.push(appsChild);
@@ -107,11 +113,13 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
       caPem: cloud.caPem,
     });
     const agentArgs: AgentArgs = { cloud, identity: { keyPem: identity.keyPem, certPem: identity.certPem }, ...(opts.dnsUpstreams ? { dns: { upstreams: opts.dnsUpstreams } } : {}) };
-    const agentBundle = await bundle('world-agent.ts');
+    const runtimeDir = opts.runtime ? await sealedRuntimeState(cloud, identity) : undefined;
+    if (runtimeDir) cleanups.push(() => rmSync(runtimeDir.dir, { recursive: true, force: true }));
+    const agentBundle = runtimeDir ? await bundle('world-runtime.ts', 'sea') : await bundle('world-agent.ts');
     // The agent runs with the Node options its service gives it; ZCC_BENCH_AGENT_NODE_ARGS adds
     // node flags for the agent only, e.g. "--cpu-prof".
     const execArgv = [...serviceNodeOptions(), ...(process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-    const agentChild = fork(agentBundle.file, [JSON.stringify(agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const agentChild = fork(agentBundle.file, [JSON.stringify(runtimeDir?.args ?? agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(agentChild);
     const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => agentBundle.remove());
     const ask = <T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> => {
@@ -130,12 +138,40 @@ export async function startWorld(opts: { dnsUpstreams?: string[] } = {}): Promis
       async stop() {
         // The agent first, so the cloud sees an orderly disconnect rather than a reset storm.
         for (const c of [agentChild, cloudChild, appsChild]) await stopChild(c);
+        for (const f of cleanups) f();
       },
     };
   } catch (err) {
     for (const c of started.reverse()) await stopChild(c).catch(() => undefined);
+    for (const f of cleanups) f();
     throw err;
   }
+}
+
+/**
+ * What an enrolled, installed agent finds at start: its sealed state (the tenant's key and
+ * certificate, sealed to this device) and a user configuration naming the tenant. Written by
+ * this process, so the agent under test never enrolls and never loads the PKI library.
+ */
+async function sealedRuntimeState(cloud: CloudReady, identity: { keyPem: string; certPem: string; identityUri: string }): Promise<{ dir: string; args: RuntimeArgs }> {
+  const dir = mkdtempSync(join(tmpdir(), 'zcc-bench-runtime-'));
+  const stateDir = join(dir, 'state');
+  const state = await openAgentState(stateDir);
+  await state.writeTenant(cloud.tenant, {
+    tenant: cloud.tenant,
+    name: 'Bench',
+    edge: cloud.tunnel,
+    enroll: cloud.enroll,
+    serverName: 'localhost',
+    caPem: cloud.caPem,
+    keyPem: identity.keyPem,
+    certChainPem: identity.certPem,
+    identityUri: identity.identityUri,
+    enrolledAt: new Date().toISOString(),
+  });
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify({ tenants: [{ id: cloud.tenant, name: 'Bench', cloud: { edge: cloud.tunnel, enroll: cloud.enroll, serverName: 'localhost', caPem: cloud.caPem } }] }));
+  return { dir, args: { stateDir, configFile, socketPath: join(dir, 'api.sock') } };
 }
 
 /** Resident set (VmRSS) and its peak (VmHWM) of a process, from /proc/PID/status, in KiB. */

@@ -26,7 +26,7 @@ export async function checkConfigFile(file: string, format?: string): Promise<Ch
     } catch (err) {
       return { ok: false, text: `${file}: cannot read: ${(err as Error).message}` };
     }
-    const layer = parseSource(file, content, format as SourceFormat | undefined);
+    const layer = await parseSource(file, content, format as SourceFormat | undefined);
     const { deferred } = validateLayer(layer, file);
     const notes = deferred.map((k) => `\n  note: ${k} is required and must come from another source`);
     return { ok: true, text: `${file}: OK${notes.join('')}` };

@@ -78,13 +78,13 @@ describe('layers', () => {
     ]);
   });
 
-  it('locates JSON syntax errors by line and column', () => {
+  it('locates JSON syntax errors by line and column', async () => {
     expect(findJsonError('{\n  "a": 1,\n  "b": [1, 2,]\n}')).toEqual({ line: 3, column: 14, expected: 'a value' });
     expect(findJsonError('{"a": 1 "b": 2}')).toEqual({ line: 1, column: 9, expected: '"," or "}"' });
     expect(findJsonError('{"a": "x\n"}')).toEqual({ line: 1, column: 9, expected: 'the closing quote' });
     expect(findJsonError('{} x')).toEqual({ line: 1, column: 4, expected: 'the end of the file' });
     expect(findJsonError('{"a": [true, null, -1.5e3, "\\u00e9"]}')).toBeUndefined();
-    expect(() => parseSource('/etc/zcc/managed.json', Buffer.from('{\n  "dns": {\n    "listen": "127.0.0.1:53",\n  }\n}'))).toThrow(
+    await expect(parseSource('/etc/zcc/managed.json', Buffer.from('{\n  "dns": {\n    "listen": "127.0.0.1:53",\n  }\n}'))).rejects.toThrow(
       /^\/etc\/zcc\/managed\.json: invalid JSON: .* \(line 4, column 3: expected a string\)$/,
     );
   });

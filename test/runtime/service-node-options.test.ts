@@ -30,14 +30,14 @@ describe('the Node options the agent service runs with', () => {
   const unitOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(UNIT)?.[1];
 
   it('are the same for systemd and launchd', () => {
-    expect(unitOptions).toBe('--max-semi-space-size=4');
+    expect(unitOptions).toBe('--max-semi-space-size=2');
     expect(PLIST.EnvironmentVariables?.NODE_OPTIONS).toBe(unitOptions);
   });
 
-  it('are accepted in NODE_OPTIONS and cap the young generation at 2 x 4 MiB, which a burst grows past without them', () => {
+  it('are accepted in NODE_OPTIONS and cap the young generation at 2 x 2 MiB, which a burst grows past without them', () => {
     const capped = youngGenerationAfterBurst(unitOptions);
     const uncapped = youngGenerationAfterBurst(undefined);
-    expect(capped).toBeLessThanOrEqual(2 * 4 * 1024 * 1024 + 64 * 1024);
+    expect(capped).toBeLessThanOrEqual(2 * 2 * 1024 * 1024 + 64 * 1024);
     expect(uncapped).toBeGreaterThan(capped);
   });
 });

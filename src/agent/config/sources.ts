@@ -12,7 +12,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parsePlist } from 'plist';
 import { findJsonError } from './json-position.js';
 import { parseRegFile, parseRegJson, registryToConfig } from './registry.js';
 import { ConfigFileError, isPlainObject, type Plain } from './validate.js';
@@ -83,8 +82,12 @@ function plistToPlain(v: unknown): unknown {
   return v;
 }
 
-/** Parses a source's bytes into a layer; throws ConfigFileError naming the file. */
-export function parseSource(file: string, content: Buffer, format: SourceFormat = detectFormat(file, content)): Plain {
+/**
+ * Parses a source's bytes into a layer; rejects with ConfigFileError naming the file. Async for
+ * one reason: the property-list parser (plist with @xmldom/xmldom, ~13 MB resident once loaded)
+ * is loaded only when a plist is read, i.e. on macOS, not by every agent.
+ */
+export async function parseSource(file: string, content: Buffer, format: SourceFormat = detectFormat(file, content)): Promise<Plain> {
   let raw: unknown;
   switch (format) {
     case 'json':
@@ -98,7 +101,8 @@ export function parseSource(file: string, content: Buffer, format: SourceFormat 
       if (format === 'reg-json') return registryToConfig(parseRegJson(raw, file));
       break;
     }
-    case 'plist':
+    case 'plist': {
+      const { parse: parsePlist } = await import('plist');
       try {
         // The library treats bytes as binary (bplist00) and text as XML or OpenStep.
         const binary = content.subarray(0, 6).toString('latin1') === 'bplist';
@@ -107,6 +111,7 @@ export function parseSource(file: string, content: Buffer, format: SourceFormat 
         throw new ConfigFileError(file, `${file}: invalid property list: ${(err as Error).message}`);
       }
       break;
+    }
     case 'reg':
       return registryToConfig(parseRegFile(content, file));
   }

@@ -17,6 +17,7 @@ import { openAgentState, type AgentState } from '../identity/agent-state.js';
 import { deviceFingerprint } from '../identity/fingerprint.js';
 import { HttpConnectServer } from '../intercept/http-connect.js';
 import { KernelIntercept, type KernelInterceptInfo } from '../intercept/kernel/kernel-intercept.js';
+import type { ProxyCounters } from '../intercept/proxy-core.js';
 import { Socks5Server } from '../intercept/socks5.js';
 import type { GatherOptions } from '../policy/network-facts.js';
 import { TrustedNetworkMonitor, type TrustedNetworkChange } from '../policy/trusted-network-monitor.js';
@@ -91,6 +92,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
   private upstreams: readonly string[] | undefined;
   private network?: TrustedNetworkChange & { at: string };
   private readonly stops: Array<() => Promise<void> | void> = [];
+  private socksFront: Socks5Server | undefined;
   private fingerprint = '';
 
   constructor(private readonly opts: AgentRuntimeOptions) {
@@ -158,6 +160,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       if (opts.socks) {
         const socks = new Socks5Server({ dialer: this.agent.dial, log: log.child({ component: 'socks5' }) });
         const a = await socks.start(parseHostPort(opts.socks, '--socks'));
+        this.socksFront = socks;
         this.stops.push(() => socks.close());
         ready.socks = `${a.address}:${a.port}`;
       }
@@ -191,6 +194,11 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
         this.opts.log.error({ err: (err as Error).message }, 'error while stopping');
       }
     }
+  }
+
+  /** The SOCKS5 front end's connection counters, when it runs. */
+  get socksCounters(): ProxyCounters | undefined {
+    return this.socksFront?.counters;
   }
 
   /** Waits until every enrolled, enabled tenant has its Z-Tunnel up. */
