@@ -21,8 +21,8 @@ export function redactSecrets<T>(value: T, secrets: ReadonlySet<string>): T {
 
 function redactAt(value: unknown, secrets: ReadonlySet<string>, depth: number): unknown {
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
-  // Buffers and typed arrays hold bytes, not keys; errors go to pino's own serializer.
-  if (ArrayBuffer.isView(value) || value instanceof Error) return value;
+  // Buffers and typed arrays hold bytes, not keys.
+  if (ArrayBuffer.isView(value)) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
@@ -38,7 +38,18 @@ function redactAt(value: unknown, secrets: ReadonlySet<string>, depth: number): 
     if (!Object.hasOwn(obj, key)) continue;
     const v = obj[key];
     const r = secrets.has(key) && v !== undefined ? REDACTED : redactAt(v, secrets, depth + 1);
-    if (r !== v) (copy ??= { ...obj })[key] = r;
+    if (r !== v) (copy ??= copyOf(obj))[key] = r;
   }
   return copy ?? value;
+}
+
+/**
+ * A shallow copy that serialises like the original: an error stays an error (same prototype,
+ * message and stack, which are not enumerable) for pino's error serializer.
+ */
+function copyOf(obj: Record<string, unknown>): Record<string, unknown> {
+  if (!(obj instanceof Error)) return { ...obj };
+  const copy = Object.create(Object.getPrototypeOf(obj) as object) as Record<string, unknown>;
+  for (const key of Object.getOwnPropertyNames(obj)) copy[key] = obj[key];
+  return copy;
 }

@@ -32,6 +32,16 @@ describe('secret redaction in log lines', () => {
     expect(cfg).toEqual({ enrollmentToken: 'T', inner: { privateKey: 'K' } });
   });
 
+  it('redacts secrets an error carries, and the error still serialises as one', () => {
+    const { log, lines } = capture();
+    const err = Object.assign(new Error('upstream refused'), { code: 'EAUTH', token: 'tok-123' });
+    log.error({ err }, 'call failed');
+    const [line] = lines();
+    expect(line?.err).toMatchObject({ type: 'Error', message: 'upstream refused', code: 'EAUTH', token: REDACTED });
+    expect(String((line?.err as { stack?: string }).stack)).toContain('upstream refused');
+    expect(err.token).toBe('tok-123');
+  });
+
   it('redacts child bindings, at every generation', () => {
     const { log, lines } = capture();
     log.child({ provisioningKey: 'P' }).child({ nested: { authorization: 'Bearer x' } }).info({ ok: true }, 'child');
