@@ -8,7 +8,6 @@ import http2, {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../common/log.js';
 import { ControlChannel } from './control-channel.js';
@@ -20,13 +19,13 @@ import {
   MicrotunnelError,
   openHeaders,
   parseOpen,
-  reasonFromCode,
   REASON_HEADER,
-  RESET_REASONS,
   type MicrotunnelOpen,
   type MicrotunnelTarget,
   type ResetReason,
 } from './microtunnel-open.js';
+import { refuse, resetReasonOf } from './microtunnel-reset.js';
+import { startKeepalive, watchDrain } from './session-liveness.js';
 import { CONTROL_PATH } from './version.js';
 
 export interface SessionOptions {
@@ -114,7 +113,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
       if (!this.control?.hello) this.destroy(new ProtocolError('timeout', 'no hello from peer', opts.where));
     }, opts.helloTimeoutMs ?? 10_000);
     this.track(helloTimer);
-    this.startKeepalive();
+    this.track(startKeepalive(this, this.opts));
   }
 
   /** Runs the HTTP/2 client role over a connected TLS socket and opens the control stream. */
@@ -257,36 +256,9 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     if (this.closed) return;
     if (!this.closing) {
       this.closing = true;
-      this.watchDrain();
+      this.track(watchDrain(this, this.opts));
     }
     this.closeControlIfIdle();
-  }
-
-  /**
-   * Node cancels pings once an HTTP/2 session is closing (our close() or the peer's GOAWAY), so
-   * keepalive can no longer tell a slow drain from a dead peer, or from a session nghttp2 has
-   * already terminated (a connection error from the peer makes it send GOAWAY and stop reading
-   * and writing without telling JS): such a session never closed. Judge by progress instead: a
-   * closing session whose socket moves no byte for keepaliveMs + keepaliveTimeoutMs is torn down.
-   */
-  private watchDrain(): void {
-    const every = this.opts.keepaliveMs ?? 15_000;
-    const limit = every + (this.opts.keepaliveTimeoutMs ?? 10_000);
-    const moved = (): number => this.socket.bytesRead + this.socket.bytesWritten;
-    let last = moved();
-    let since = Date.now();
-    this.track(
-      setInterval(() => {
-        if (this.closed) return;
-        const now = moved();
-        if (now !== last) {
-          last = now;
-          since = Date.now();
-        } else if (Date.now() - since >= limit) {
-          this.destroy(new ProtocolError('timeout', `closing Z-Tunnel made no progress for ${limit} ms`, this.opts.where));
-        }
-      }, Math.max(1, Math.min(every, limit / 2))),
-    );
   }
 
   /**
@@ -372,21 +344,6 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     }
   }
 
-  private startKeepalive(): void {
-    const every = this.opts.keepaliveMs ?? 15_000;
-    const timeout = this.opts.keepaliveTimeoutMs ?? 10_000;
-    const timer = setInterval(() => {
-      if (this.h2.destroyed || this.h2.closed) return;
-      const deadline = setTimeout(() => this.destroy(new ProtocolError('timeout', `keepalive unanswered for ${timeout} ms`, this.opts.where)), timeout);
-      deadline.unref();
-      this.h2.ping((err) => {
-        clearTimeout(deadline);
-        if (err && !this.closed) this.opts.log.debug({ err: err.message }, 'keepalive ping failed');
-      });
-    }, every);
-    this.track(timer);
-  }
-
   private track(timer: NodeJS.Timeout): void {
     timer.unref();
     this.timers.push(timer);
@@ -403,43 +360,4 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     this.stopTimers();
     this.emit('close', err);
   }
-}
-
-/** Refuses an open with the reason as header and status; after the response it becomes a reset. */
-function refuse(stream: ServerHttp2Stream, reason: ResetReason): void {
-  if (stream.destroyed || stream.closed) return;
-  if (!stream.headersSent) {
-    stream.respond({ ':status': RESET_REASONS[reason].status, [REASON_HEADER]: reason }, { endStream: true });
-  } else {
-    resetMicrotunnel(stream, reason);
-  }
-}
-
-/**
- * Resets a microtunnel with a reason the far end can read. Node's `close(code)` ends the
- * writable side first, and on an idle stream that puts END_STREAM on the wire ahead of the
- * RST_STREAM: the peer would see a clean end of data before the reset. A reset stream has no
- * graceful end to send, so its `_final` (the stream's shutdown hook) is made a no-op first.
- */
-export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
-  if (stream.destroyed || stream.closed) return;
-  (stream as unknown as { _final: (cb: () => void) => void })._final = (cb) => cb();
-  stream.close(RESET_REASONS[reason].code);
-}
-
-/**
- * Whether a stream that just ended was in truth reset. Node's HTTP/2 streams emit a graceful
- * 'end' when their session is torn down under them (a killed connector, a dead edge), and
- * `close(code)` can put END_STREAM on the wire just ahead of the RST_STREAM; a FIN from such a
- * stream must never be forwarded as a FIN, or a cut-off transfer would look complete. Callers
- * ask after the current I/O turn (setImmediate), once an RST read in the same turn is applied.
- */
-export function endedByReset(stream: Duplex): boolean {
-  const s = stream as Partial<Pick<Http2Stream, 'rstCode' | 'session'>>;
-  return !!s.rstCode || !!s.session?.destroyed;
-}
-
-/** Why a microtunnel stream closed abnormally, as our reason. */
-export function resetReasonOf(stream: Http2Stream): ResetReason {
-  return reasonFromCode(stream.rstCode);
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../common/log.js';
-import { endedByReset } from './session.js';
+import { endedByReset } from './microtunnel-reset.js';
 
 /** Live byte counts; "up" is client → tunnel, "down" is tunnel → client. */
 export interface SpliceCounters {

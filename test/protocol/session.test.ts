@@ -11,7 +11,8 @@ import type { ControlMessage } from '../../src/protocol/control-messages.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { encodeFrame } from '../../src/protocol/frame-codec.js';
 import { MicrotunnelError, type MicrotunnelOpen } from '../../src/protocol/microtunnel-open.js';
-import { resetReasonOf, ZTunnelSession, type IncomingMicrotunnel } from '../../src/protocol/session.js';
+import { resetReasonOf } from '../../src/protocol/microtunnel-reset.js';
+import { ZTunnelSession, type IncomingMicrotunnel } from '../../src/protocol/session.js';
 import { CONTROL_PATH, PROTOCOL_VERSION } from '../../src/protocol/version.js';
 import { closeServer, H2, H2_PREFACE, h2Frame, hpackLiterals, listen, readAll, sessionOptions, sessionPair, tcpPair, type SessionPair } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import type { Http2Stream } from 'node:http2';
 import type { Logger } from '../../common/log.js';
 import { reasonFromCode, type ResetReason } from '../../protocol/microtunnel-open.js';
-import { endedByReset, resetMicrotunnel } from '../../protocol/session.js';
+import { endedByReset, resetMicrotunnel } from '../../protocol/microtunnel-reset.js';
 import { SPLICE_BUFFER } from '../../protocol/splice.js';
 
 export interface StitchCounters {
