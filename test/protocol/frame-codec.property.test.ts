@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { encodeFrame, FrameDecoder, MAX_CONTROL_FRAME, type DecodedFrame } from '../../src/protocol/frame-codec.js';
+import { byteMutation, mutate } from '../helpers/byte-mutations.js';
 
 /** Splits `data` at the given cut points (any values; reduced modulo the length, deduplicated). */
 function split(data: Buffer, cuts: readonly number[]): Buffer[] {
@@ -98,41 +99,7 @@ describe('FrameDecoder on hostile input', () => {
   });
 
   // A valid stream of frames, then structural mutations of it.
-  const mutation = fc.oneof(
-    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
-    fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-    fc.record({ kind: fc.constant('duplicate' as const), from: fc.nat(), len: fc.nat({ max: 64 }) }),
-    fc.record({ kind: fc.constant('delete' as const), from: fc.nat(), len: fc.nat({ max: 16 }) }),
-    fc.record({ kind: fc.constant('splice' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
-  );
-  type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
-
-  function mutate(data: Buffer, m: Mutation): Buffer {
-    if (data.length === 0) return data;
-    switch (m.kind) {
-      case 'flip': {
-        const out = Buffer.from(data);
-        const i = m.at % out.length;
-        out[i] = (out[i] as number) ^ m.xor;
-        return out;
-      }
-      case 'truncate':
-        return data.subarray(0, m.at % data.length);
-      case 'duplicate': {
-        const from = m.from % data.length;
-        const piece = data.subarray(from, from + m.len);
-        return Buffer.concat([data.subarray(0, from + piece.length), piece, data.subarray(from + piece.length)]);
-      }
-      case 'delete': {
-        const from = m.from % data.length;
-        return Buffer.concat([data.subarray(0, from), data.subarray(from + m.len)]);
-      }
-      case 'splice': {
-        const at = m.at % (data.length + 1);
-        return Buffer.concat([data.subarray(0, at), Buffer.from(m.bytes), data.subarray(at)]);
-      }
-    }
-  }
+  const mutation = byteMutation({ duplicate: 64, delete: 16, splice: 16 });
 
   it('mutated valid streams: frames decode, bodies fail as bad-json, prefixes fail as frame-too-large', () => {
     fc.assert(

@@ -12,6 +12,7 @@ import { createCsr, generateKeyPair } from '../../src/protocol/pki.js';
 import { ZTunnelSession, type IncomingMicrotunnel, type OutgoingMicrotunnel } from '../../src/protocol/session.js';
 import { CONTROL_PATH } from '../../src/protocol/version.js';
 import { closeServer, listen, readAll, sessionOptions, sessionPair, tcpPair, tick, tlsPair, type SessionPair, type TlsMaterial } from './helpers.js';
+import { byteMutation, mutate, type ByteMutation } from '../helpers/byte-mutations.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const health: ControlMessage = { type: 'health', activeMicrotunnels: 0, bytesIn: 1, bytesOut: 2 };
@@ -408,41 +409,7 @@ describe('hostile bytes on a server-role session (property)', () => {
     await listener?.close();
   });
 
-  const mutation = fc.oneof(
-    fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
-    fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-    fc.record({ kind: fc.constant('duplicate' as const), from: fc.nat(), len: fc.nat({ max: 200 }) }),
-    fc.record({ kind: fc.constant('delete' as const), from: fc.nat(), len: fc.nat({ max: 40 }) }),
-    fc.record({ kind: fc.constant('splice' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
-  );
-  type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
-
-  function mutate(data: Buffer, m: Mutation): Buffer {
-    if (data.length === 0) return data;
-    switch (m.kind) {
-      case 'flip': {
-        const out = Buffer.from(data);
-        const i = m.at % out.length;
-        out[i] = (out[i] as number) ^ m.xor;
-        return out;
-      }
-      case 'truncate':
-        return data.subarray(0, m.at % data.length);
-      case 'duplicate': {
-        const from = m.from % data.length;
-        const piece = data.subarray(from, from + m.len);
-        return Buffer.concat([data.subarray(0, from + piece.length), piece, data.subarray(from + piece.length)]);
-      }
-      case 'delete': {
-        const from = m.from % data.length;
-        return Buffer.concat([data.subarray(0, from), data.subarray(from + m.len)]);
-      }
-      case 'splice': {
-        const at = m.at % (data.length + 1);
-        return Buffer.concat([data.subarray(0, at), Buffer.from(m.bytes), data.subarray(at)]);
-      }
-    }
-  }
+  const mutation = byteMutation({ duplicate: 200, delete: 40, splice: 40 });
 
   const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
   const hostile = fc.oneof(
@@ -461,7 +428,7 @@ describe('hostile bytes on a server-role session (property)', () => {
       fc.asyncProperty(hostile, fc.array(fc.nat(), { maxLength: 8 }), fc.uint8Array({ minLength: 1, maxLength: 20_000 }), async (h, cuts, payload) => {
         const bytes =
           h.kind === 'mutated'
-            ? (h as { ms: Mutation[] }).ms.reduce(mutate, recording)
+            ? (h as { ms: ByteMutation[] }).ms.reduce(mutate, recording)
             : h.kind === 'replay+noise'
               ? Buffer.concat([recording.subarray(0, recording.length - 17), (h as { noise: Buffer }).noise])
               : (h as { bytes: Buffer }).bytes;
