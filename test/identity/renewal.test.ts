@@ -14,10 +14,11 @@ import { createCsr, generateKeyPair, identityFromCertificate, identityToUri, typ
 import { FINGERPRINT, echoApp, Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
+import { canonicalSerial } from '../../src/protocol/cert-serial.js';
 
 const DAY_MS = 86_400_000;
 const DEVICE = 'renewing-laptop';
-const serialOf = (r: TenantRecord): string => new X509Certificate(r.certChainPem).serialNumber.toLowerCase();
+const serialOf = (r: TenantRecord): string => canonicalSerial(new X509Certificate(r.certChainPem).serialNumber);
 
 describe('client certificate renewal and revocation', () => {
   let echo: TestServer;

@@ -4,6 +4,7 @@ import * as x509 from '@peculiar/x509';
 import { webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { canonicalSerial } from '../../src/protocol/cert-serial.js';
 import { PkiError, createCsr, generateKeyPair, identityFromCertificate, identityUris } from '../../src/protocol/pki.js';
 import {
   CLOCK_SKEW_MS,
@@ -12,6 +13,7 @@ import {
   createTenantPki,
   issueFromCsr,
   issueServerCertificate,
+  normalizeSerial,
   type CertificateAuthority,
   type TenantPki,
 } from '../../src/edge/ca/index.js';
@@ -104,6 +106,14 @@ describe('issueFromCsr', () => {
       expect(leaf.serialNumber.length).toBeGreaterThanOrEqual(24);
     }
     expect(new Set(leaves.map((l) => l.serialNumber)).size).toBe(3);
+  });
+
+  it('prints a serial one way: the issuance record, the edge and the agent agree, leading zeros or not', () => {
+    expect(canonicalSerial('0B:8F:32:90')).toBe('b8f3290');
+    expect(canonicalSerial('0B8F3290262085A40B131510546F5905')).toBe('b8f3290262085a40b131510546f5905');
+    expect(canonicalSerial('00')).toBe('0');
+    // What the edge reads off a presented certificate (Node keeps leading zeros) is what the CA recorded.
+    expect(normalizeSerial('0B8F3290262085A40B131510546F5905')).toBe(canonicalSerial('0b8f3290262085a40b131510546f5905'));
   });
 
   it('can issue an already expired certificate for tests', async () => {

@@ -3,6 +3,7 @@
 // enrollment service's /v1/renew, and swapped into the sealed state, with no user action.
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { Logger } from '../../common/log.js';
+import { canonicalSerial } from '../../protocol/cert-serial.js';
 import { ENROLL_PATHS, EnrollError, postEnroll } from '../../protocol/enroll-api.js';
 import { tlsIdentityOf, type AgentState, type TenantRecord } from './agent-state.js';
 import { deviceFingerprint, resolveFingerprint, type FingerprintSource } from './fingerprint.js';
@@ -127,7 +128,7 @@ export class CertificateRenewer {
     log.info({ tenant, notAfter: schedule.notAfter.toISOString() }, 'client certificate due for renewal');
     const renewed = await renewRecord(state, record, resolveFingerprint(this.opts.fingerprint));
     const leaf = new X509Certificate(renewed.certChainPem);
-    log.info({ tenant, serial: leaf.serialNumber.toLowerCase(), notAfter: new Date(leaf.validTo).toISOString() }, 'client certificate renewed');
+    log.info({ tenant, serial: canonicalSerial(leaf.serialNumber), notAfter: new Date(leaf.validTo).toISOString() }, 'client certificate renewed');
     this.opts.onRenewed?.(renewed);
     return 'renewed';
   }

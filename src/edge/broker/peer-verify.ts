@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { identityFromCertificate, type Identity } from '../../protocol/pki.js';
+import { canonicalSerial } from '../../protocol/cert-serial.js';
 
 /** What the edge trusts for one tenant: its issuing CAs and its revocations. */
 export interface TenantTrust {
@@ -49,7 +50,7 @@ export function verifyPeer(socket: TLSSocket, trustOf: (tenant: string) => Tenan
   if (!leaf.checkIssued(issuer) || !leaf.verify(issuer.publicKey)) {
     return { ok: false, code: 'wrong-ca', role, reason: `certificate for tenant ${identity.tenant} was not issued by that tenant's ${identity.kind} CA` };
   }
-  const serial = leaf.serialNumber.toLowerCase();
+  const serial = canonicalSerial(leaf.serialNumber);
   if (trust.isRevoked(serial)) return { ok: false, code: 'revoked', role, reason: `certificate ${serial} of tenant ${identity.tenant} is revoked` };
   return { ok: true, identity: { ...identity, serial } };
 }

@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { PkiError, SIGNING_ALGORITHM, generateKeyPair, importPrivateKey, type CryptoKey } from '../../protocol/pki.js';
+import { canonicalSerial } from '../../protocol/cert-serial.js';
 
 /**
  * tenant-root signs only the two sub-CAs; client and connector sign enrolled leaves of their
@@ -57,9 +58,8 @@ function randomSerial(): string {
 
 /** The canonical serial form used everywhere in zcc (Node prints upper case, with leading 0s). */
 export function normalizeSerial(serial: string): string {
-  const hex = serial.replace(/:/g, '').toLowerCase();
-  if (!/^[0-9a-f]+$/.test(hex)) throw new PkiError('bad-certificate', `invalid serial number ${JSON.stringify(serial)}`);
-  return hex.replace(/^0+(?=.)/, '');
+  if (!/^[0-9a-f]+$/i.test(serial.replace(/:/g, ''))) throw new PkiError('bad-certificate', `invalid serial number ${JSON.stringify(serial)}`);
+  return canonicalSerial(serial);
 }
 
 export function caExtensions(pathLength: number): x509.Extension[] {
