@@ -95,8 +95,12 @@ describe.skipIf(!!skip)('kernel intercept, TPROXY mode, in a network namespace',
   it('resets the client when the microtunnel fails (no server on that port)', async () => {
     const ip = await resolve('app.kern.test');
     const r = await ns.run('curl', ['-sS', '-m', '10', `http://${ip}:8077/`]);
-    expect([52, 56]).toContain(r.code);
-    expect(r.stderr).toMatch(/reset|Empty reply/i);
+    // The kernel completes the handshake, then the agent's RST follows within milliseconds. A
+    // curl that checks its connect after the RST arrived reports it as a failed connect (7,
+    // "Couldn't connect to server"; measured against a server that resets at once: 126 of 200),
+    // one that checks before as a reset (56) or an empty reply (52). Either way, not a hang.
+    expect([7, 52, 56]).toContain(r.code);
+    expect(r.stderr).toMatch(/reset|Empty reply|Couldn't connect/i);
     expect(r.ms).toBeLessThan(5000);
   });
 
