@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { build } from 'esbuild';
+import { SEA_BUNDLE_OPTIONS } from '../scripts/build-agent-sea.js';
 
 const CACHE = new URL('../node_modules/.cache/zcc-bench/', import.meta.url).pathname;
 
@@ -19,14 +20,11 @@ export async function bundleEntry(entry: string, opts: { like?: 'sea' } = {}): P
   await build({
     entryPoints: [entry],
     outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
     logLevel: 'silent',
-    // `sea`: one CommonJS file with the packages inside, as scripts/build-agent-sea.ts builds the
-    // installed agent, so that a package behind a dynamic import() loads only when that runs
-    // (in an ESM bundle with external packages, their imports are hoisted and load at start).
-    ...(sea ? { format: 'cjs', external: ['koffi'], minifyWhitespace: true, minifySyntax: true } : { format: 'esm', packages: 'external' }),
+    // `sea`: the installed agent's bundling (SEA_BUNDLE_OPTIONS), so that a package behind a
+    // dynamic import() loads only when that runs (in an ESM bundle with external packages, their
+    // imports are hoisted and load at start); koffi's native part stays in node_modules.
+    ...(sea ? { ...SEA_BUNDLE_OPTIONS, external: ['koffi'] } : { bundle: true, platform: 'node', target: 'node20', format: 'esm', packages: 'external' }),
   });
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
