@@ -56,3 +56,9 @@ export function drSettingsOf(dr: NonNullable<AgentConfig['dr']>): DrSettingsInpu
     maxAuthAgeHours: dr.maxAssertionAgeHours,
   };
 }
+
+/** The kernel intercept's idle limits from the configuration's `timeouts`, in milliseconds. */
+export function interceptTimeoutsOf(config: AgentConfig): { tcpOpenIdleMs: number; tcpHalfClosedIdleMs: number; udpIdleMs: number } {
+  const t = config.timeouts;
+  return { tcpOpenIdleMs: t.tcpOpenIdleSeconds * 1000, tcpHalfClosedIdleMs: t.tcpHalfClosedIdleSeconds * 1000, udpIdleMs: t.udpIdleSeconds * 1000 };
+}

@@ -22,7 +22,7 @@ import { Socks5Server } from '../intercept/socks5.js';
 import type { GatherOptions } from '../policy/network-facts.js';
 import { TrustedNetworkMonitor, type TrustedNetworkChange } from '../policy/trusted-network-monitor.js';
 import { AgentService } from '../service.js';
-import { resolveTenant, type ResolvedTenant } from './runtime-config.js';
+import { interceptTimeoutsOf, resolveTenant, type ResolvedTenant } from './runtime-config.js';
 import { RuntimeDr } from './runtime-dr.js';
 import { settingsList } from './settings.js';
 import { TenantLogin } from './tenant-login.js';
@@ -152,7 +152,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       if (!opts.noDns) ready.dns = await this.startDns(config);
       if (opts.osDns && this.dns) ready.osDns = await this.startOsDns(config);
       if (opts.intercept) {
-        const intercept = new KernelIntercept({ agent: this.agent, log: log.child({ component: 'intercept' }), stateDir: opts.stateDir, timeouts: this.timeoutsOf(config) });
+        const intercept = new KernelIntercept({ agent: this.agent, log: log.child({ component: 'intercept' }), stateDir: opts.stateDir, timeouts: interceptTimeoutsOf(config) });
         this.stops.push(() => intercept.stop());
         ready.intercept = await intercept.start();
         this.intercept = intercept;
@@ -229,11 +229,6 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       }
     }
     await this.slots.reconcile(wanted, keep);
-  }
-
-  private timeoutsOf(config: AgentConfig): { tcpOpenIdleMs: number; tcpHalfClosedIdleMs: number; udpIdleMs: number } {
-    const t = config.timeouts;
-    return { tcpOpenIdleMs: t.tcpOpenIdleSeconds * 1000, tcpHalfClosedIdleMs: t.tcpHalfClosedIdleSeconds * 1000, udpIdleMs: t.udpIdleSeconds * 1000 };
   }
 
   private async startMonitor(config: AgentConfig): Promise<void> {

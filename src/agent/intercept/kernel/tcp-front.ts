@@ -83,6 +83,4 @@ export class TcpFront {
     if (!this.isSynthetic(orig.address)) throw new Error(`original destination ${orig.address} is not a synthetic IP`);
     return orig;
   }
-
-
 }
