@@ -27,12 +27,12 @@ export interface AgentArgs {
   dns?: { upstreams: string[] };
 }
 
-// The heap settings `zcc agent` applies at start (src/cli/agent.ts).
-applyAgentHeapSettings();
 const args = JSON.parse(process.argv[2] ?? '{}') as AgentArgs;
 const log = createLogger({ name: 'zcc-bench-agent', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
 const { cloud, identity } = args;
 const agent = new Agent(log.child({ proc: 'agent' }));
+// The heap settings `zcc agent` applies once started (src/cli/agent.ts).
+applyAgentHeapSettings(() => agent.openMicrotunnels);
 const tenant = agent.addTenant({ id: cloud.tenant, name: 'Bench', edge: cloud.tunnel, serverName: 'localhost', caPem: cloud.caPem, identity });
 await tenant.tunnel.waitConnected();
 

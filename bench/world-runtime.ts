@@ -15,8 +15,6 @@ export interface RuntimeArgs {
   socketPath: string;
 }
 
-// As `zcc agent` does at start (src/cli/agent.ts).
-applyAgentHeapSettings();
 const args = JSON.parse(process.argv[2] ?? '{}') as RuntimeArgs;
 const log = createLogger({ name: 'zcc-agent', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
 const runtime = new AgentRuntime({ ...args, managed: null, log, socks: '127.0.0.1:0', noDns: true, device: 'bench-agent' });
@@ -24,6 +22,8 @@ const runtime = new AgentRuntime({ ...args, managed: null, log, socks: '127.0.0.
 // Bundled as CommonJS like the installed agent (bench/bundle.ts): no top-level await.
 async function main(): Promise<void> {
   const ready = await runtime.start();
+  // As `zcc agent` does once started (src/cli/agent.ts).
+  applyAgentHeapSettings(() => runtime.agent.openMicrotunnels);
   await runtime.waitConnected();
   const socksPort = Number(ready.socks?.split(':').pop());
   process.send?.({ type: 'agent', pid: process.pid, socksPort } satisfies AgentReady);

@@ -73,6 +73,13 @@ export class Agent extends EventEmitter<{ change: [] }> {
     return [...this.tenantMap.values()];
   }
 
+  /** Microtunnels open on every tenant's Z-Tunnel. */
+  get openMicrotunnels(): number {
+    let n = 0;
+    for (const t of this.tenantMap.values()) n += t.tunnel.openMicrotunnels;
+    return n;
+  }
+
   addTenant(settings: TenantSettings): AgentTenant {
     if (this.tenantMap.has(settings.id)) throw new Error(`tenant ${settings.id} is already configured`);
     const tunnel = new TunnelClient({ ...settings, tenant: settings.id, log: this.log.child({ tenant: settings.id }) });

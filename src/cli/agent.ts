@@ -28,7 +28,6 @@ export interface AgentArgs {
 }
 
 export async function startAgent(a: AgentArgs): Promise<{ runtime: AgentRuntime; ready: RuntimeReady }> {
-  applyAgentHeapSettings();
   const defaults = defaultSourcePaths();
   const stateDir = a.stateDir ?? '/var/lib/zcc';
   const managed: SourceRef | null = a.managed === 'none' ? null : a.managed ? { file: a.managed } : (defaults.managed ?? null);
@@ -50,5 +49,6 @@ export async function startAgent(a: AgentArgs): Promise<{ runtime: AgentRuntime;
     operatorGid: a.operatorGroup ? await groupId(a.operatorGroup) : undefined,
   });
   const ready = await runtime.start();
+  applyAgentHeapSettings(() => runtime.agent.openMicrotunnels);
   return { runtime, ready };
 }
