@@ -287,8 +287,9 @@ export const pathBenchmark: Benchmark = {
     if (wanted.length === 0) return [];
     const want = (...rows: Row[]): boolean => rows.some((r) => wanted.includes(r));
     const others = want('path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct');
-    // The memory row alone goes straight to its own world (below).
-    let world = await startWorld({ runtime: !others });
+    // Every row measures the installed agent: `zcc agent`'s whole runtime, from a sealed state
+    // (bench/world-runtime.ts). The memory row alone goes straight to its own world (below).
+    let world = await startWorld({ runtime: true });
     const out: BenchResult[] = [];
     let maxLoad = 0;
     try {
@@ -398,7 +399,6 @@ export const pathBenchmark: Benchmark = {
       // 10,000 connections this process (the client) ran direct TCP at 600-900 MiB/s instead of
       // 1.3-1.8 GB/s, which flattered the path's ratio.
       if (want('path-idle-10k')) {
-        // The installed agent: `zcc agent`'s whole runtime, from a sealed state.
         if (others) {
           await world.stop();
           world = await startWorld({ runtime: true });

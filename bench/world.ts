@@ -1,7 +1,8 @@
 // The whole zero-trust path of the `path` and `dns` benchmarks as separate processes, all on
 // loopback and ephemeral ports:
 //
-//   client (the benchmark process) → agent (world-agent.ts: SOCKS5, DNS) ⇒ Z-Tunnel (mTLS 1.3,
+//   client (the benchmark process) → agent (world-runtime.ts: `zcc agent`'s runtime, SOCKS5;
+//   or, for the DNS benchmark, world-agent.ts: the agent core, SOCKS5, DNS) ⇒ Z-Tunnel (mTLS 1.3,
 //   HTTP/2) ⇒ edge + connector (world-cloud.ts, the test harness's reference cloud) → apps
 //   (world-apps.ts)
 //
