@@ -1,5 +1,6 @@
-// The measured agent of the `path` and `dns` benchmarks, alone in its process (forked by
-// bench/world.ts): enrolls with the bench cloud's token, keeps one Z-Tunnel to its edge, and
+// The measured agent of the `dns` benchmark (the `path` benchmark measures `zcc agent`'s runtime,
+// world-runtime.ts), alone in its process (forked by bench/world.ts): the agent core with the
+// identity the bench process enrolled, keeps one Z-Tunnel to its edge, and
 // serves the SOCKS5 front end and, when asked, the DNS server, both on ephemeral loopback ports.
 // Logs at `info` like the shipped agent, serialised by pino but written to /dev/null, so the
 // per-connection log cost is paid and no disk is involved. Usage: world-agent.ts JSON (AgentArgs).
