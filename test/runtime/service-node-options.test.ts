@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const UNIT = readFileSync(path.join(ROOT, 'resources', 'systemd', 'zcc-agent.service'), 'utf8');
+const NSIS = readFileSync(path.join(ROOT, 'resources', 'packaging', 'windows', 'installer.nsh'), 'utf8');
 const PLIST = parsePlist(readFileSync(path.join(ROOT, 'resources', 'packaging', 'macos', 'org.zcc.agent.plist'), 'utf8')) as { EnvironmentVariables?: Record<string, string> };
 
 /** Allocates survivors the way a burst of connection opens does, then prints V8's young generation size. */
@@ -29,9 +30,13 @@ function youngGenerationAfterBurst(nodeOptions: string | undefined): number {
 describe('the Node options the agent service runs with', () => {
   const unitOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(UNIT)?.[1];
 
-  it('are the same for systemd and launchd', () => {
+  it('are the same for systemd, launchd and the Windows service', () => {
     expect(unitOptions).toBe('--max-semi-space-size=2');
     expect(PLIST.EnvironmentVariables?.NODE_OPTIONS).toBe(unitOptions);
+    // The installer writes the service's Environment value with reg.exe after creating it.
+    const windows = /Services\\zcc-agent" \/v Environment \/t REG_MULTI_SZ \/d "NODE_OPTIONS=([^"]*)"/.exec(NSIS)?.[1];
+    expect(windows).toBe(unitOptions);
+    expect(NSIS.indexOf('/v Environment')).toBeGreaterThan(NSIS.indexOf('sc.exe" create zcc-agent'));
   });
 
   it('are accepted in NODE_OPTIONS and cap the young generation at 2 x 2 MiB, which a burst grows past without them', () => {
