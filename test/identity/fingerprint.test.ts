@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-// The OS facts the fingerprint must ignore are made to vary under it; node-machine-id is
-// stubbed so the machine identity can be changed without touching the real one.
+// The OS facts the fingerprint must ignore are made to vary under it; the machine identity
+// (the machine-id files on Linux, node-machine-id elsewhere) is stubbed so it can be changed
+// without touching the real one.
 const os = vi.hoisted(() => ({ hostname: 'laptop-a', user: 'alice', interfaces: 1, uptime: 100, release: '6.1.0-1', totalmem: 16 * 2 ** 30, cpuCount: 8 }));
-const ids = vi.hoisted(() => ({ machineId: '0123456789abcdef0123456789abcdef', calls: 0 }));
+// machineId: node-machine-id's answer and /var/lib/dbus/machine-id; etcId: /etc/machine-id
+// (undefined: the file is missing); dbusFile false: /var/lib/dbus/machine-id is missing.
+const ids = vi.hoisted(() => ({ machineId: '0123456789abcdef0123456789abcdef', calls: 0, dbusFile: true, etcId: 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1' as string | undefined }));
 
 vi.mock('node-machine-id', () => ({
   default: {
@@ -13,6 +16,21 @@ vi.mock('node-machine-id', () => ({
     },
   },
 }));
+
+const MACHINE_ID_FILES = ['/var/lib/dbus/machine-id', '/etc/machine-id'];
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  const readFileSync = ((file: unknown, ...rest: unknown[]) => {
+    if (typeof file === 'string' && MACHINE_ID_FILES.includes(file)) {
+      ids.calls++;
+      const content = file === MACHINE_ID_FILES[0] ? (ids.dbusFile ? ids.machineId : undefined) : ids.etcId;
+      if (content === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${file}'`), { code: 'ENOENT' });
+      return `${content}\n`;
+    }
+    return (real.readFileSync as (...a: unknown[]) => unknown)(file, ...rest);
+  }) as typeof real.readFileSync;
+  return { ...real, readFileSync, default: { ...real, readFileSync } };
+});
 
 vi.mock('node:os', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:os')>();
@@ -37,6 +55,8 @@ const FACTS = { machineId: '0123456789abcdef0123456789abcdef', platform: 'linux'
 describe('device fingerprint', () => {
   afterEach(() => {
     ids.machineId = FACTS.machineId;
+    ids.dbusFile = true;
+    ids.etcId = 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1';
   });
 
   it('is a SHA-256 hash that depends only on its inputs', () => {
@@ -82,9 +102,18 @@ describe('device fingerprint', () => {
     expect(ids.calls).toBe(calls + 1);
   });
 
-  it.skipIf(process.platform !== 'linux')('refuses a host name where a Linux machine-id should be (node-machine-id falls back to it)', () => {
+  it.skipIf(process.platform !== 'linux')('reads the machine-id file, never a host name in its place (node-machine-id falls back to one)', () => {
     ids.machineId = 'laptop-a';
     expect(() => deviceFingerprint()).toThrow(FingerprintError);
     expect(() => deviceFingerprint()).toThrow(/no machine identity/);
+  });
+
+  it.skipIf(process.platform !== 'linux')('reads /etc/machine-id when D-Bus keeps none, and refuses to run without either', () => {
+    const fromDbus = collectFacts().machineId;
+    ids.dbusFile = false;
+    expect(collectFacts().machineId).toBe('a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1');
+    expect(fromDbus).toBe(FACTS.machineId);
+    ids.etcId = undefined;
+    expect(() => collectFacts()).toThrow(/no machine identity: \/etc\/machine-id \(or \/var\/lib\/dbus\/machine-id\) is missing/);
   });
 });
