@@ -2,7 +2,7 @@
  * Facts derived from an AgentStatus that the tray (main process) and the window (renderer)
  * must agree on. Pure, no Node or DOM APIs.
  */
-import type { AgentStatus, TenantStatus } from './localapi-schema.js';
+import type { AgentStatus, ConnectionState, TenantStatus } from './localapi-schema.js';
 
 /** The tenant runs on a private service edge under disaster recovery (Safe Mode). */
 export function tenantInSafeMode(t: TenantStatus): boolean {
@@ -45,4 +45,18 @@ export function tenantForwardsDirect(t: TenantStatus): boolean {
 /** Why traffic goes direct, in a few words: "trusted network" or "forwarding profile never". */
 export function directReason(t: TenantStatus): string {
   return t.forwarding?.profile === 'never' ? 'forwarding profile never' : 'trusted network';
+}
+
+const CONNECTION_LABELS: Record<ConnectionState, string> = {
+  disconnected: 'Disconnected',
+  connecting: 'Connecting…',
+  authenticating: 'Signing in…',
+  connected: 'Connected',
+  'safe-mode': 'Safe mode',
+  error: 'Error',
+};
+
+/** The words for a connection state, the same in the tray menu and the window. */
+export function connectionLabel(state: ConnectionState): string {
+  return CONNECTION_LABELS[state];
 }

@@ -2,8 +2,9 @@
  * Pure tray logic: which icon and which menu for an agent status. No electron import, so it is
  * unit-tested as plain functions; tray.ts turns the model into an Electron Menu.
  */
-import type { AgentStatus, ConnectionState, TenantStatus } from '../common/localapi-schema.js';
+import type { AgentStatus, TenantStatus } from '../common/localapi-schema.js';
 import {
+  connectionLabel,
   directReason,
   tenantCanToggle,
   tenantForwardsDirect,
@@ -57,19 +58,6 @@ export function trayIconFor(status: MaybeStatus, opts: TrayIconOptions = {}): st
 
 export function trayIconFile(state: TrayIconState, opts: TrayIconOptions = {}): string {
   return `tray-${state}${opts.template ? 'Template' : ''}.png`;
-}
-
-const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  disconnected: 'Disconnected',
-  connecting: 'Connecting…',
-  authenticating: 'Signing in…',
-  connected: 'Connected',
-  'safe-mode': 'Safe mode',
-  error: 'Error',
-};
-
-export function connectionLabel(state: ConnectionState): string {
-  return CONNECTION_LABELS[state];
 }
 
 /** What a tenant is doing, in a few words: `Connected as ada@acme.test`, `off (trusted network)`. */

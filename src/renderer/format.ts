@@ -1,26 +1,12 @@
 /** Pure display helpers for the renderer (no DOM, no React): unit-testable anywhere. */
 import type {
   AppSegmentStatus,
-  ConnectionState,
   NetworkStatus,
   PortRange,
   SyntheticIp,
   TenantStatus,
 } from '../common/localapi-schema.js';
-import { tenantInSafeMode, tenantNotEnrolled } from '../common/status-view.js';
-
-const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  disconnected: 'Disconnected',
-  connecting: 'Connecting…',
-  authenticating: 'Signing in…',
-  connected: 'Connected',
-  'safe-mode': 'Safe mode',
-  error: 'Error',
-};
-
-export function connectionLabel(state: ConnectionState): string {
-  return CONNECTION_LABELS[state];
-}
+import { connectionLabel, tenantInSafeMode, tenantNotEnrolled } from '../common/status-view.js';
 
 /** The badge of a tenant: its connection, or what overrides it (not signed in, Safe Mode). */
 export function tenantBadge(t: TenantStatus): { label: string; state: string } {
