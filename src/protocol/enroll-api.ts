@@ -53,21 +53,35 @@ export class EnrollError extends Error {
   }
 }
 
+/** Where the cloud's enrollment and login APIs are, and how this caller proves who it is. */
+export interface CloudApiTarget {
+  /** host:port of the enrollment service. */
+  address: string;
+  serverName: string;
+  /** The cloud CA, pinned: no other CA is trusted for this connection. */
+  caPem: string;
+  /** Presented as the TLS client certificate (renewal and token refresh authenticate with it). */
+  clientIdentity?: TlsIdentity | undefined;
+}
+
 /**
- * POSTs JSON to the cloud's enrollment service over TLS 1.3 with the cloud CA pinned;
- * `clientIdentity` is presented as the TLS client certificate (renewal authenticates with it).
+ * POSTs JSON to the cloud's enrollment or login API over TLS 1.3 with the cloud CA pinned and
+ * validates the answer against `schema`. `what` names the call in errors. Bodies carry one-time
+ * secrets, so neither they nor the answers are ever logged here.
  */
-export function postEnroll(address: string, path: string, body: unknown, pinnedCaPem: string, servername: string, clientIdentity?: TlsIdentity): Promise<EnrollResponse> {
-  const { host, port } = parseHostPort(address, 'enrollment address');
+export function postCloudJson<T extends z.ZodType>(to: CloudApiTarget, path: string, body: unknown, schema: T, what: string): Promise<z.infer<T>> {
+  const { host, port } = parseHostPort(to.address, 'enrollment address');
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
-        ...pinnedHttpsOptions(pinnedCaPem),
-        ...(clientIdentity ? { key: clientIdentity.keyPem, cert: clientIdentity.certPem, agent: false } : {}),
+        ...pinnedHttpsOptions(to.caPem),
+        ...(to.clientIdentity ? { key: to.clientIdentity.keyPem, cert: to.clientIdentity.certPem } : {}),
+        // A fresh connection per call: a pooled one could carry another identity's certificate.
+        agent: false,
         host,
         port,
-        servername,
+        servername: to.serverName,
         path,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': payload.length },
@@ -78,19 +92,36 @@ export function postEnroll(address: string, path: string, body: unknown, pinnedC
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return reject(new EnrollError(res.statusCode ?? 0, `enrollment refused (${res.statusCode}): ${text.slice(0, 300)}`));
-          try {
-            resolve(EnrollResponse.parse(JSON.parse(text)));
-          } catch (err) {
-            reject(new EnrollError(502, `malformed enrollment response: ${(err as Error).message}`));
-          }
+          if (res.statusCode !== 200) return reject(new EnrollError(res.statusCode ?? 0, `${what} refused (${res.statusCode}): ${errorOf(text)}`));
+          const parsed = schema.safeParse(safeJson(text));
+          if (!parsed.success) return reject(new EnrollError(502, `${what}: malformed answer (${parsed.error.issues[0]?.path.join('.') || 'not JSON'})`));
+          resolve(parsed.data);
         });
       },
     );
-    req.on('timeout', () => req.destroy(new Error('enrollment timed out')));
+    req.on('timeout', () => req.destroy(new Error(`${what} timed out`)));
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** POSTs to the enrollment service (enroll, renew) and validates the certificate it answers. */
+export function postEnroll(address: string, path: string, body: unknown, pinnedCaPem: string, servername: string, clientIdentity?: TlsIdentity): Promise<EnrollResponse> {
+  return postCloudJson({ address, serverName: servername, caPem: pinnedCaPem, clientIdentity }, path, body, EnrollResponse, 'enrollment');
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The service's `error` field when it sent one, else the start of the body. */
+function errorOf(text: string): string {
+  const e = (safeJson(text) as { error?: unknown } | undefined)?.error;
+  return typeof e === 'string' ? e.slice(0, 300) : text.slice(0, 300);
 }
 
 /** Paths of the interactive login (SAML at the cloud, RFC 8252 loopback redirect to the agent). */
