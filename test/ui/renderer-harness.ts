@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { PROJECT_ROOT, buildRenderer } from '../../scripts/build-renderer.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/main/security.js';
 
@@ -104,4 +105,35 @@ export async function startRendererHarness(): Promise<RendererHarness> {
       await rm(tmp, { recursive: true, force: true });
     },
   };
+}
+
+/** What a suite of describeInChromium reads in its tests, set before the first one runs. */
+export interface ChromiumSuite {
+  ui: RendererHarness;
+  /** The page of the fixture the suite opened, when it named one. */
+  w: WatchedPage;
+  page: Page;
+}
+
+/**
+ * A describe block against the renderer harness: skipped, with a warning naming `file`, when
+ * Chromium is missing; otherwise the harness starts before the block's tests (and opens
+ * `fixture`, when given) and closes after them.
+ */
+export function describeInChromium(file: string, name: string, opts: { fixture?: string }, tests: (suite: ChromiumSuite) => void): void {
+  if (!hasChromium) console.warn(`${file} SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium)`);
+  describe.skipIf(!hasChromium)(name, () => {
+    const suite = {} as ChromiumSuite;
+    beforeAll(async () => {
+      suite.ui = await startRendererHarness();
+      if (opts.fixture !== undefined) {
+        suite.w = await suite.ui.open(opts.fixture);
+        suite.page = suite.w.page;
+      }
+    });
+    afterAll(async () => {
+      await suite.ui?.close();
+    });
+    tests(suite);
+  });
 }

@@ -3,22 +3,12 @@
  * and a broken configuration, the trusted-network forwarding line, a tenant not enrolled yet,
  * on/off switches honouring canToggle.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, hasChromium, screenshot, startRendererHarness, type RendererHarness } from './renderer-harness.js';
+import { expect, it } from 'vitest';
+import { describeInChromium, screenshot } from './renderer-harness.js';
 
-if (!hasChromium) console.warn(`test/ui/renderer-policy.test.ts SKIPPED: ${CHROMIUM} not found (apt-get install -y chromium)`);
-
-describe.skipIf(!hasChromium)('renderer: policy states', () => {
-  let ui: RendererHarness;
-  beforeAll(async () => {
-    ui = await startRendererHarness();
-  });
-  afterAll(async () => {
-    await ui?.close();
-  });
-
+describeInChromium('test/ui/renderer-policy.test.ts', 'renderer: policy states', {}, (s) => {
   it('shows the configuration error, the network and what forwarding does on it', async () => {
-    const { page, problems, foreignRequests } = await ui.open('policy');
+    const { page, problems, foreignRequests } = await s.ui.open('policy');
     const alert = page.getByRole('alert').filter({ hasText: 'Configuration error' });
     await alert.waitFor();
     expect(await alert.innerText()).toContain('using the last good configuration: /etc/zcc/agent.json: tenants.1.cloud.edge: expected host:port');
@@ -34,7 +24,7 @@ describe.skipIf(!hasChromium)('renderer: policy states', () => {
   });
 
   it('offers Sign in for a tenant that is not enrolled, and no on/off switch', async () => {
-    const { page } = await ui.open('policy');
+    const { page } = await s.ui.open('policy');
     const globex = page.getByRole('region', { name: 'Globex' });
     await globex.waitFor();
     expect(await globex.getByText('Connection: Not signed in').count()).toBe(1);
@@ -52,7 +42,7 @@ describe.skipIf(!hasChromium)('renderer: policy states', () => {
   });
 
   it('locks the switch of a tenant the administrator keeps on, and toggles the others', async () => {
-    const { page } = await ui.open('policy');
+    const { page } = await s.ui.open('policy');
     const initech = page.getByRole('switch', { name: 'Initech Tunnel' });
     await initech.waitFor();
     expect(await initech.isDisabled()).toBe(true);
@@ -72,7 +62,7 @@ describe.skipIf(!hasChromium)('renderer: policy states', () => {
   });
 
   it('raises the Safe Mode banner when the agent reports it, on every tab, and drops it after', async () => {
-    const { page, problems } = await ui.open('default');
+    const { page, problems } = await s.ui.open('default');
     expect(await page.getByRole('alert').count()).toBe(0);
     await page.evaluate("globalThis.__zccPush('safe-mode')");
     const banner = page.getByRole('alert').filter({ hasText: 'Safe mode' });
