@@ -1,8 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DialTarget } from './dialer.js';
-import { ProxyCore, failureOf, type ConnFields, type FailureReason, type ListenAddress, type ProxyCounters, type ProxyOptions } from './proxy-core.js';
+import { ProxyCore, ProxyFront, failureOf, type ConnFields, type FailureReason, type ProxyOptions } from './proxy-core.js';
 
 /** The HTTP status for a failed CONNECT: policy refusals are 403, tunnel trouble 502/504. */
 export function httpStatusFor(reason: FailureReason): number {
@@ -49,43 +49,24 @@ export function parseAuthority(authority: string): DialTarget | undefined {
 }
 
 /** HTTP CONNECT proxy front end; every other method is answered with 405. */
-export class HttpConnectServer {
-  private readonly core: ProxyCore;
-  private readonly server: http.Server;
+export class HttpConnectServer extends ProxyFront {
   /** Per-socket state between 'connection' and the request that arrives on it. */
   private readonly conns = new WeakMap<Socket, { conn: ConnFields; disarm: () => void }>();
 
   constructor(opts: ProxyOptions) {
-    this.core = new ProxyCore(opts, 'http-connect');
     // http.Server always listens with allowHalfOpen; noDelay is its default but stated here
     // because it matters. Our own handshake timer replaces the request/header timeouts.
-    this.server = http.createServer({ noDelay: true, requestTimeout: 0, headersTimeout: 0, maxHeaderSize: 16 * 1024 });
-    this.server.on('connection', (socket: Socket) => {
+    const server = http.createServer({ noDelay: true, requestTimeout: 0, headersTimeout: 0, maxHeaderSize: 16 * 1024 });
+    super(new ProxyCore(opts, 'http-connect'), server);
+    server.on('connection', (socket: Socket) => {
       const conn = this.core.accept(socket);
       this.conns.set(socket, { conn, disarm: this.core.armHandshakeTimer(socket, conn) });
     });
-    this.server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.onConnect(req, socket as Socket, head);
     });
-    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket as Socket));
-  }
-
-  get counters(): ProxyCounters {
-    return this.core.counters;
-  }
-
-  /** See ProxyCore.tracked. */
-  get tracked(): { sockets: number; splices: number } {
-    return this.core.tracked;
-  }
-
-  start(addr: ListenAddress): Promise<AddressInfo> {
-    return this.core.listen(this.server, addr);
-  }
-
-  close(): Promise<void> {
-    return this.core.close(this.server);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket as Socket));
   }
 
   private connOf(socket: Socket): { conn: ConnFields; disarm: () => void } {

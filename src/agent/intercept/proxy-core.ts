@@ -276,3 +276,28 @@ export class ProxyCore {
     this.log.info('closed');
   }
 }
+
+/** What the SOCKS5 and HTTP CONNECT front ends share: their core, their server and its life. */
+export abstract class ProxyFront {
+  protected constructor(
+    protected readonly core: ProxyCore,
+    protected readonly server: Server,
+  ) {}
+
+  get counters(): ProxyCounters {
+    return this.core.counters;
+  }
+
+  /** See ProxyCore.tracked. */
+  get tracked(): { sockets: number; splices: number } {
+    return this.core.tracked;
+  }
+
+  start(addr: ListenAddress): Promise<AddressInfo> {
+    return this.core.listen(this.server, addr);
+  }
+
+  close(): Promise<void> {
+    return this.core.close(this.server);
+  }
+}

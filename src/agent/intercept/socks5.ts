@@ -1,6 +1,6 @@
-import net, { type AddressInfo, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { DialTarget } from './dialer.js';
-import { ProxyCore, failureOf, type FailureReason, type ListenAddress, type ProxyCounters, type ProxyOptions } from './proxy-core.js';
+import { ProxyCore, ProxyFront, failureOf, type FailureReason, type ProxyOptions } from './proxy-core.js';
 import { readExact, readNow, TruncatedError } from './read-exact.js';
 
 /** RFC 1928 §6 reply codes. */
@@ -130,33 +130,14 @@ async function readRequest(socket: Socket): Promise<DialTarget> {
 }
 
 /** SOCKS5 (RFC 1928) front end: no-auth, CONNECT only, names resolved by the tunnel side. */
-export class Socks5Server {
-  private readonly core: ProxyCore;
-  private readonly server: net.Server;
-
+export class Socks5Server extends ProxyFront {
   constructor(opts: ProxyOptions) {
-    this.core = new ProxyCore(opts, 'socks5');
     // allowHalfOpen: a client FIN must not end our side, or the reply after a FIN is lost.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    super(new ProxyCore(opts, 'socks5'), server);
+    server.on('connection', (socket: Socket) => {
       void this.handle(socket);
     });
-  }
-
-  get counters(): ProxyCounters {
-    return this.core.counters;
-  }
-
-  /** See ProxyCore.tracked. */
-  get tracked(): { sockets: number; splices: number } {
-    return this.core.tracked;
-  }
-
-  start(addr: ListenAddress): Promise<AddressInfo> {
-    return this.core.listen(this.server, addr);
-  }
-
-  close(): Promise<void> {
-    return this.core.close(this.server);
   }
 
   private async handle(socket: Socket): Promise<void> {
