@@ -12,8 +12,9 @@ import { dnsBenchmark } from './dns.bench.js';
 import { interceptBenchmark } from './intercept.bench.js';
 import { muxBenchmark } from './mux.bench.js';
 import { pathBenchmark } from './path.bench.js';
+import { policyBenchmark } from './policy.bench.js';
 
-export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark, dnsBenchmark, pathBenchmark];
+export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark, dnsBenchmark, pathBenchmark, policyBenchmark];
 
 interface Cli {
   json: boolean;
