@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matchSegments } from '../../src/edge/broker/policy.js';
+import { matchSegments, owningSegment } from '../../src/edge/broker/policy.js';
 import { matchesDomain, specificity, tryNormalizeName } from '../../src/protocol/domain-match.js';
 import type { AppSegment } from '../../src/protocol/segments.js';
 
@@ -40,6 +40,7 @@ describe('segment matching at the edge', () => {
           if (name === null) continue;
           const want = reference(segs, name);
           const got = matchSegments(segs, n, 'tcp', 443, 'multimatch');
+          expect(owningSegment(segs, name)?.id).toBe(want[0]?.id);
           if (want.length === 0) {
             expect(got).toMatchObject({ ok: false, reason: 'no-segment' });
             continue;

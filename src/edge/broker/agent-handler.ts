@@ -1,11 +1,11 @@
 import type { Logger } from '../../common/log.js';
 import type { IncomingMicrotunnel, ZTunnelSession } from '../../protocol/session.js';
 import { MicrotunnelError } from '../../protocol/microtunnel-open.js';
-import { compareSpecificity, matchesDomain, tryNormalizeName } from '../../protocol/domain-match.js';
+import { tryNormalizeName } from '../../protocol/domain-match.js';
 import type { L4Protocol } from '../../protocol/segments.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
 import type { CloudSegment, TenantConfig } from '../cloud-config.js';
-import { decide } from './policy.js';
+import { decide, owningSegment } from './policy.js';
 import { forwardEarly, stitch } from './stitch.js';
 import type { PeerIdentity } from './peer-verify.js';
 
@@ -124,9 +124,7 @@ async function answerReach(session: ZTunnelSession, ctx: AgentContext, id: numbe
   const segments = ctx.tenant.segments;
   const host = tryNormalizeName(name);
   if (!host) return session.send({ type: 'reach-result', id, ok: false, reason: 'not-an-app' });
-  const owner = segments
-    .flatMap((s) => s.domains.filter((d) => matchesDomain(d, host)).map((d) => ({ s, d })))
-    .sort((a, b) => compareSpecificity(a.d, b.d))[0]?.s;
+  const owner = owningSegment(segments, host);
   const probePort = port ?? (proto === 'tcp' ? owner?.tcpPorts : owner?.udpPorts)?.[0]?.from;
   const auth = ctx.auth();
   if (!owner || probePort === undefined) return session.send({ type: 'reach-result', id, ok: false, reason: 'not-an-app' });

@@ -102,6 +102,11 @@ const MEMO_ENTRIES = 4096;
  */
 const indexes = new WeakMap<readonly AppSegment[], SegmentDomains>();
 
+/** The segment with the most specific domain matching a normalised name (the first listed on a tie). */
+export function owningSegment(segments: readonly AppSegment[], name: string): AppSegment | undefined {
+  return candidatesFor(segments, name)[0]?.segment;
+}
+
 /** Segments whose domains match `name`, most specific first; ties keep configuration order. */
 function candidatesFor(segments: readonly AppSegment[], name: string): Candidate[] {
   let index = indexes.get(segments);
