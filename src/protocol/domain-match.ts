@@ -119,11 +119,14 @@ export function isWildcard(pattern: string): boolean {
  * Throws InvalidDomainError when either argument is invalid.
  */
 export function matchesDomain(pattern: string, fqdn: string): boolean {
-  const p = normalizePattern(pattern);
-  const name = normalizeName(fqdn);
-  if (!isWildcard(p)) return p === name;
+  return matchesNormalized(normalizePattern(pattern), normalizeName(fqdn));
+}
+
+/** matchesDomain for a pattern and a name normalised already (normalizePattern, normalizeName). */
+export function matchesNormalized(pattern: string, name: string): boolean {
+  if (!isWildcard(pattern)) return pattern === name;
   // The name is validated (no empty labels), so a "."-prefixed suffix guarantees an extra label.
-  return name.endsWith(p.slice(1));
+  return name.endsWith(pattern.slice(1));
 }
 
 // Larger than any label count (a 253-char name has at most 127 labels) so that every exact
