@@ -20,7 +20,8 @@ export interface TenantSettings {
 
 export interface AgentTenant {
   readonly id: string;
-  enabled: boolean;
+  /** Changed through Agent.setEnabled only. */
+  readonly enabled: boolean;
   readonly settings: TenantSettings;
   readonly tunnel: TunnelClient;
   readonly segments: TunnelClient['segments'];
@@ -36,7 +37,9 @@ export interface AgentOptions {
 }
 
 export class Agent extends EventEmitter<{ change: [] }> {
-  private readonly tenantMap = new Map<string, AgentTenant>();
+  private readonly tenantMap = new Map<string, AgentTenant & { enabled: boolean }>();
+  /** The tenants turned on, worked out again only when a tenant comes, goes or is switched. */
+  private enabledList: AgentTenant[] | null = null;
   /** One pool for all tenants, so a synthetic IP names one app of one tenant. */
   readonly pool: SyntheticPool;
 
@@ -50,7 +53,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
 
   /** The tenant owning an app name, among the tenants turned on. */
   appFor(name: string): { tenant: string } | undefined {
-    const route = routeName(this.tenants.filter((t) => t.enabled), name);
+    const route = routeName(this.enabledTenants(), name);
     return route ? { tenant: route.tenant.id } : undefined;
   }
 
@@ -73,6 +76,18 @@ export class Agent extends EventEmitter<{ change: [] }> {
     return [...this.tenantMap.values()];
   }
 
+  /** The tenant with this id, if it is turned on. */
+  enabledTenant(id: string): AgentTenant | undefined {
+    const t = this.tenantMap.get(id);
+    return t?.enabled ? t : undefined;
+  }
+
+  /** Asked on every DNS answer and every connection: no array is built per call. */
+  private enabledTenants(): readonly AgentTenant[] {
+    this.enabledList ??= this.tenants.filter((t) => t.enabled);
+    return this.enabledList;
+  }
+
   /** Microtunnels open on every tenant's Z-Tunnel. */
   get openMicrotunnels(): number {
     let n = 0;
@@ -83,7 +98,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
   addTenant(settings: TenantSettings): AgentTenant {
     if (this.tenantMap.has(settings.id)) throw new Error(`tenant ${settings.id} is already configured`);
     const tunnel = new TunnelClient({ ...settings, tenant: settings.id, log: this.log.child({ tenant: settings.id }) });
-    const tenant: AgentTenant = {
+    const tenant: AgentTenant & { enabled: boolean } = {
       id: settings.id,
       enabled: true,
       settings,
@@ -93,6 +108,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
       },
     };
     this.tenantMap.set(settings.id, tenant);
+    this.enabledList = null;
     tunnel.on('status', () => this.emit('change'));
     tunnel.on('segments', () => this.emit('change'));
     tunnel.start();
@@ -103,6 +119,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
   removeTenant(id: string): void {
     this.tenantMap.get(id)?.tunnel.stop();
     this.tenantMap.delete(id);
+    this.enabledList = null;
     this.emit('change');
   }
 
@@ -112,6 +129,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
     if (!t) throw Object.assign(new Error(`no tenant ${id}`), { status: 404, code: 'not-found' });
     if (t.enabled === enabled) return;
     t.enabled = enabled;
+    this.enabledList = null;
     if (enabled) t.tunnel.start();
     else t.tunnel.stop();
     this.emit('change');
@@ -149,7 +167,7 @@ export class Agent extends EventEmitter<{ change: [] }> {
     // A client that resolved the name through our DNS connects to its synthetic IP.
     const mapped = this.pool.lookupIp(target.host);
     const host = mapped?.fqdn ?? target.host.toLowerCase().replace(/\.$/, '');
-    const route = routeName(this.tenants.filter((t) => t.enabled), host);
+    const route = routeName(this.enabledTenants(), host);
     if (!route || (mapped && mapped.tenant !== route.tenant.id)) throw new DialError('not-an-app', `${target.host} is not an application of any tenant`);
     const { stream, established } = route.tenant.tunnel.open({ proto: target.proto, host, port: target.port });
     return { stream, established, tenant: route.tenant.id, host };

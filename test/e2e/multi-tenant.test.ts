@@ -89,6 +89,22 @@ describe('several tenants in one agent', () => {
     expect(acme.agent.pool.lookupIp(wiki)).toEqual({ fqdn: 'wiki.shared.test', tenant: 'partner' });
   });
 
+  it('routes past a tenant turned off, and to it again once it is back on', async () => {
+    expect(acme.agent.appFor('dup.both.test')).toEqual({ tenant: 'acme' });
+    acme.agent.setEnabled('acme', false);
+    try {
+      // The exact tie now goes to the tenant still on; the primary's own names go nowhere.
+      expect(acme.agent.appFor('dup.both.test')).toEqual({ tenant: 'partner' });
+      expect(acme.agent.appFor('docs.shared.test')).toBeUndefined();
+      expect(acme.agent.enabledTenant('acme')).toBeUndefined();
+    } finally {
+      acme.agent.setEnabled('acme', true);
+    }
+    expect(acme.agent.appFor('dup.both.test')).toEqual({ tenant: 'acme' });
+    expect(acme.agent.enabledTenant('acme')?.id).toBe('acme');
+    await acme.agent.tenants.find((t) => t.id === 'acme')?.tunnel.waitConnected();
+  });
+
   it("refuses the partner's certificate at the primary's edge", async () => {
     const stray = new TunnelClient({ tenant: 'partner', edge: acme.cloud.tunnel, serverName: 'localhost', caPem: acme.cloud.caPem, identity: partner.identity, log: acme.logs.log.child({ proc: 'stray' }) });
     stray.start();

@@ -51,7 +51,7 @@ export function serveTcp(socket: Socket, dst: Inet4Address, ctx: TcpContext, fie
   if (!mapping) return refuse('no app has this synthetic IP');
   // Pinned for as long as the connection lives, so the IP cannot be recycled under it.
   socket.once('close', () => agent.pool.release(dst.address));
-  const tenant = agent.tenants.find((t) => t.id === mapping.tenant && t.enabled);
+  const tenant = agent.enabledTenant(mapping.tenant);
   if (!tenant) return refuse('tenant is off', { tenant: mapping.tenant });
   ctx.gate?.note(dst.address, mapping.fqdn, tenant.segments);
   if (!portIn(appPorts(tenant.segments, mapping.fqdn, 'tcp'), dst.port)) return refuse('port-not-in-segment', { app: mapping.fqdn });

@@ -78,7 +78,7 @@ export class UdpFront {
       flog.debug('UDP to a synthetic IP no app has: dropped');
       return undefined;
     }
-    const tenant = agent.tenants.find((t) => t.id === mapping.tenant && t.enabled);
+    const tenant = agent.enabledTenant(mapping.tenant);
     if (tenant) this.opts.gate?.note(d.to.address, mapping.fqdn, tenant.segments);
     if (!tenant || !portIn(appPorts(tenant.segments, mapping.fqdn, 'udp'), d.to.port)) {
       agent.pool.release(d.to.address);
