@@ -14,7 +14,7 @@ export const AGENT_HEAP_GROWING_PERCENT = 20;
  * Open microtunnels from which the tight factor applies, and below which V8's own returns. The
  * tight factor cannot be the rule for every agent: V8 counts the ArrayBuffers in flight (every
  * TLS read of a Z-Tunnel allocates one) against the same limit, and with a few MB of headroom a
- * bulk transfer set off a full collection every 60–70 ms, 40 % more agent CPU per MiB moved
+ * bulk transfer set off a full collection every 60–70 ms: 1.6–1.8× the agent CPU per MiB moved
  * (bench/README.md, "Measured again (stop 13)"). A heap of many connections is what the tight
  * factor is for; a few busy ones are better served by V8's own. The gap between the two keeps an
  * agent near one of them from flipping back and forth.
