@@ -47,7 +47,7 @@ class SegmentDomains {
   private readonly wildcard = new Map<string, Listed[]>();
   /** The InvalidDomainError of the first invalid pattern: matching throws it, as the scan did. */
   private readonly error: unknown;
-  private readonly memo = new Map<string, Candidate[]>();
+  private readonly memo = new Map<string, readonly Candidate[]>();
 
   constructor(private readonly segments: readonly AppSegment[]) {
     try {
@@ -69,7 +69,7 @@ class SegmentDomains {
   }
 
   /** Segments whose domains match a normalised name, most specific first; ties keep list order. */
-  candidates(name: string): Candidate[] {
+  candidates(name: string): readonly Candidate[] {
     if (this.error !== undefined) throw this.error;
     let found = this.memo.get(name);
     if (found) return found;
@@ -108,7 +108,7 @@ export function owningSegment(segments: readonly AppSegment[], name: string): Ap
 }
 
 /** Segments whose domains match `name`, most specific first; ties keep configuration order. */
-function candidatesFor(segments: readonly AppSegment[], name: string): Candidate[] {
+function candidatesFor(segments: readonly AppSegment[], name: string): readonly Candidate[] {
   let index = indexes.get(segments);
   if (!index) {
     index = new SegmentDomains(segments);
@@ -119,7 +119,7 @@ function candidatesFor(segments: readonly AppSegment[], name: string): Candidate
 
 const label = (c: Candidate): string => `segment "${c.segment.id}" (${c.domain})`;
 
-function refusedPort(cands: Candidate[], refusing: Candidate, proto: L4Protocol, port: number, why: string): SegmentMatch {
+function refusedPort(cands: readonly Candidate[], refusing: Candidate, proto: L4Protocol, port: number, why: string): SegmentMatch {
   return {
     ok: false,
     reason: 'port-not-in-segment',
@@ -129,7 +129,7 @@ function refusedPort(cands: Candidate[], refusing: Candidate, proto: L4Protocol,
   };
 }
 
-function firstMatch(cands: Candidate[], proto: L4Protocol, port: number): SegmentMatch {
+function firstMatch(cands: readonly Candidate[], proto: L4Protocol, port: number): SegmentMatch {
   // Several segments may list the same name for different ports (a supported ZPA setup), so
   // the whole most-specific tier is eligible; anything less specific never is.
   const top = cands[0]!;
@@ -141,7 +141,7 @@ function firstMatch(cands: Candidate[], proto: L4Protocol, port: number): Segmen
   return refusedPort(cands, top, proto, port, why);
 }
 
-function multimatch(cands: Candidate[], proto: L4Protocol, port: number): SegmentMatch {
+function multimatch(cands: readonly Candidate[], proto: L4Protocol, port: number): SegmentMatch {
   const collected: Candidate[] = [];
   let stop: Candidate | null = null;
   for (const c of cands) {
