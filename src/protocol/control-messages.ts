@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isResetReason, type ResetReason } from './microtunnel-open.js';
 import { AppSegment, L4Protocol } from './segments.js';
 
 /** Identity of a control request, echoed by its response. */
@@ -92,6 +93,17 @@ export const ErrorMessage = z.object({
   ref: z.number().int().optional(),
 });
 
+/**
+ * The HTTP/2 client of a Z-Tunnel asks the server to reset one of the client's microtunnels
+ * (by tag) with a reason. Only servers send RST_STREAM (docs/protocol.md §5.3): a server's
+ * nghttp2 tears the whole session down after 1,000 RST_STREAMs received in a burst (33/s after).
+ */
+export const ResetRequest = z.object({
+  type: z.literal('reset'),
+  tag: z.number().int().min(1).max(0xffffffff),
+  reason: z.string().refine(isResetReason, 'unknown reset reason').transform((r) => r as ResetReason),
+});
+
 export const ControlMessage = z.discriminatedUnion('type', [
   Hello,
   Segments,
@@ -103,6 +115,7 @@ export const ControlMessage = z.discriminatedUnion('type', [
   ReachResult,
   Health,
   ErrorMessage,
+  ResetRequest,
 ]);
 
 export type ControlMessage = z.infer<typeof ControlMessage>;

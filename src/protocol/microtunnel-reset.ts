@@ -13,12 +13,35 @@ export function refuse(stream: ServerHttp2Stream, reason: ResetReason): void {
 }
 
 /**
- * Resets a microtunnel with a reason the far end can read. Node's `close(code)` ends the
+ * How the HTTP/2 client of a session resets one of its microtunnels without sending RST_STREAM:
+ * it asks the server to (session.ts). Returns false when it cannot ask (no control channel,
+ * the stream is closed already), and the caller resets the stream itself.
+ */
+export type PeerReset = (reason: ResetReason) => boolean;
+
+const peerResets = new WeakMap<Http2Stream, PeerReset>();
+
+/** Registers how a client stream is reset through its server (session.ts, at the open). */
+export function resetThroughPeer(stream: Http2Stream, reset: PeerReset): void {
+  peerResets.set(stream, reset);
+}
+
+/**
+ * Resets a microtunnel with a reason the far end can read. A client stream is reset by the
+ * session's server at our request (a server's nghttp2 allows a peer 1,000 RST_STREAMs in a
+ * burst, then 33 a second, and tears the whole session down past that). Node's `close(code)` ends the
  * writable side first, and on an idle stream that puts END_STREAM on the wire ahead of the
  * RST_STREAM: the peer would see a clean end of data before the reset. A reset stream has no
  * graceful end to send, so its `_final` (the stream's shutdown hook) is made a no-op first.
  */
 export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
+  if (stream.destroyed || stream.closed) return;
+  if (peerResets.get(stream)?.(reason)) return;
+  sendReset(stream, reason);
+}
+
+/** Puts the RST_STREAM on the wire ourselves (servers; a client whose server did not answer). */
+export function sendReset(stream: Http2Stream, reason: ResetReason): void {
   if (stream.destroyed || stream.closed) return;
   (stream as unknown as { _final: (cb: () => void) => void })._final = (cb) => cb();
   stream.close(RESET_REASONS[reason].code);

@@ -24,7 +24,7 @@ import {
   type MicrotunnelTarget,
   type ResetReason,
 } from './microtunnel-open.js';
-import { refuse, resetReasonOf } from './microtunnel-reset.js';
+import { refuse, resetMicrotunnel, resetReasonOf, resetThroughPeer, sendReset } from './microtunnel-reset.js';
 import { startKeepalive, watchDrain } from './session-liveness.js';
 import { CONTROL_PATH } from './version.js';
 
@@ -71,13 +71,19 @@ export interface SessionEvents {
  * HTTP/2 clients; towards a connector the edge is the HTTP/2 client over the socket the connector
  * dialled, because connectors never listen.
  */
+/** How long a client waits for the server to reset a microtunnel it asked it to reset. */
+export const RESET_THROUGH_PEER_MS = 5_000;
+
 export class ZTunnelSession extends EventEmitter<SessionEvents> {
   private control: ControlChannel | null = null;
   private controlStream: Http2Stream | null = null;
   /** Set by close() or the peer's GOAWAY: no new microtunnels, finish once the open ones are done. */
   private closing = false;
   private readonly localTags = new Set<number>();
-  private readonly peerTags = new Set<number>();
+  /** The peer's open microtunnels by tag (server role): a reset request names one. */
+  private readonly peerStreams = new Map<number, ServerHttp2Stream>();
+  /** Our microtunnels whose reset we asked the server for (client role). */
+  private readonly resetsAsked = new WeakSet<Http2Stream>();
   private closedWith: Error | null | undefined = undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly readyPromise: Promise<HelloMessage>;
@@ -149,7 +155,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
   }
 
   get openMicrotunnels(): number {
-    return this.localTags.size + this.peerTags.size;
+    return this.localTags.size + this.peerStreams.size;
   }
 
   send(message: ControlMessage): void {
@@ -176,6 +182,11 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     // is reported through `established` and resetReasonOf(), as for accepted streams.
     stream.on('error', this.onStreamError);
     this.localTags.add(tag);
+    // Whatever tears the microtunnel down on our side (a splice, a timeout, a refused open) ends
+    // in destroy(), which would put an RST_STREAM on the wire: ask the server to reset it.
+    const nodeDestroy = stream.destroy.bind(stream);
+    resetThroughPeer(stream, (reason) => this.askPeerToReset(stream, tag, reason, nodeDestroy));
+    stream.destroy = (err?: Error) => (this.askPeerToReset(stream, tag, 'peer-reset', nodeDestroy) ? stream : nodeDestroy(err));
     // One listener per event and no error object unless the open fails: what stays attached to
     // an established microtunnel for its lifetime is one 'close' listener.
     let settle: ((err?: MicrotunnelError) => void) | null = null;
@@ -229,7 +240,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     this.control = control;
     this.controlStream = stream;
     control.on('hello', (hello) => this.emit('ready', hello));
-    control.on('message', (m) => this.emit('message', m));
+    control.on('message', (m) => (m.type === 'reset' ? this.onResetRequest(m) : this.emit('message', m)));
     control.on('fatal', (err) => this.destroy(err));
     // The control stream lives as long as the session: the peer ending or resetting it out of
     // the blue tears the session down. 'end' counts too: a RST_STREAM with NO_ERROR only ends
@@ -293,14 +304,14 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
       return this.refuse(stream, 'bad-open', (err as Error).message);
     }
     if (!this.control?.hello) return this.refuse(stream, 'bad-open', 'microtunnel before hello');
-    if (this.peerTags.has(open.tag)) return this.refuse(stream, 'duplicate-tag', `tag ${open.tag} is in use`);
-    this.peerTags.add(open.tag);
+    if (this.peerStreams.has(open.tag)) return this.refuse(stream, 'duplicate-tag', `tag ${open.tag} is in use`);
+    this.peerStreams.set(open.tag, stream);
     let answered = false;
     let closeEmitted = false;
     stream.on('close', () => {
       if (closeEmitted) return; // accept() may replay it
       closeEmitted = true;
-      this.peerTags.delete(open.tag);
+      this.peerStreams.delete(open.tag);
       this.closeControlIfIdle();
     });
     const incoming: IncomingMicrotunnel = {
@@ -330,6 +341,41 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     };
     if (this.listenerCount('microtunnel') === 0) return incoming.reject('not-an-app', 'peer accepts no microtunnels');
     this.emit('microtunnel', incoming);
+  }
+
+  /**
+   * Client role: has the server reset one of our microtunnels (a `reset` message on the control
+   * channel) instead of sending RST_STREAM, which a server's nghttp2 counts: past 1,000 in a
+   * burst (33 a second after) it tears down the whole session, every microtunnel on it. Until
+   * the server's RST_STREAM arrives the stream is paused; what the peer still sends waits in its
+   * window. Returns false when the server cannot be asked (the caller resets it itself); if it
+   * has not reset the stream within RESET_THROUGH_PEER_MS, we do.
+   */
+  private askPeerToReset(stream: ClientHttp2Stream, tag: number, reason: ResetReason, nodeDestroy: (err?: Error) => unknown): boolean {
+    // Node destroys every stream of a session it tears down: those must go at once.
+    if (stream.closed || stream.destroyed || this.h2.destroyed) return false;
+    if (this.resetsAsked.has(stream)) return true;
+    const control = this.control;
+    if (this.closed || !control?.hello || !this.controlStream || this.controlStream.closed || this.controlStream.destroyed) return false;
+    this.resetsAsked.add(stream);
+    control.send({ type: 'reset', tag, reason });
+    stream.pause();
+    const fallback = setTimeout(() => {
+      this.opts.log.debug({ tag, reason }, 'microtunnel reset: the peer did not reset it; resetting it ourselves');
+      sendReset(stream, reason);
+      nodeDestroy();
+    }, RESET_THROUGH_PEER_MS);
+    fallback.unref();
+    stream.once('close', () => clearTimeout(fallback));
+    return true;
+  }
+
+  /** Server role: the client asks for the reset of one of its microtunnels. */
+  private onResetRequest(m: ControlMessageOf<'reset'>): void {
+    const stream = this.peerStreams.get(m.tag);
+    if (!stream) return; // gone already (closed, or never opened)
+    // Not from inside nghttp2's receive callback (see closeControlIfIdle).
+    setImmediate(() => resetMicrotunnel(stream, m.reason));
   }
 
   private refuse(stream: ServerHttp2Stream, reason: ResetReason, detail?: string, tag?: number): void {
