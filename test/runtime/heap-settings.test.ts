@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { heapModeFor, ROOMY_BELOW_CONNECTIONS, TIGHT_FROM_CONNECTIONS } from '../../src/agent/runtime/heap-settings.js';
+import { AGENT_HEAP_GROWING_PERCENT, heapModeFor, ROOMY_BELOW_CONNECTIONS, TIGHT_FROM_CONNECTIONS } from '../../src/agent/runtime/heap-settings.js';
 
 const FIXTURE = path.join(import.meta.dirname, '..', 'fixtures', 'heap-churn.ts');
 
@@ -16,15 +16,25 @@ describe('the agent heap settings', () => {
   });
 
   // V8 flags are process-wide: the settings run in a child process of their own, with the
-  // service unit's young-generation cap.
-  it('keep the old generation near what is live once many connections are open, where V8 own lets it grow', () => {
-    const r = spawnSync(process.execPath, ['--max-semi-space-size=2', '--import', 'tsx', FIXTURE], { encoding: 'utf8', timeout: 60_000 });
+  // service unit's young-generation cap. V8 prints the factor of every old-generation limit it
+  // sets (--trace-gc-verbose), which is what the settings change; the sizes V8's own factor
+  // reaches vary with the machine's load, so they are reported, not compared.
+  it('collect once when turning tight, and every limit V8 sets from then on grows 20 % past what is live', () => {
+    const r = spawnSync(process.execPath, ['--max-semi-space-size=2', '--trace-gc', '--trace-gc-verbose', '--import', 'tsx', FIXTURE], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
-    const { phases } = JSON.parse(r.stdout) as { phases: Array<{ mode: string; oldCommittedMB: number }> };
-    const [roomy, tight] = phases;
-    expect(roomy?.mode).toBe('roomy');
-    expect(tight?.mode).toBe('tight');
-    // Measured: 48–68 MB with V8's own factor, 23–29 MB tight, for the same live set and churn.
-    expect(tight!.oldCommittedMB).toBeLessThan(roomy!.oldCommittedMB * 0.7);
+    const lines = r.stdout.split('\n');
+    const report = JSON.parse(lines.find((l) => l.startsWith('{')) ?? '{}') as { phases: Array<{ mode: string; oldCommittedMB: number }>; collectedAtSwitch: number };
+    expect(report.phases.map((p) => p.mode)).toEqual(['roomy', 'tight']);
+    expect(report.collectedAtSwitch).toBe(1);
+    // "[HeapController] Limit: old size: 9686 KB, new limit: 21386 KB (2.0)"
+    const factors = lines.flatMap((l) => /\[HeapController\] Limit: .*\((\d+\.\d)\)\s*$/.exec(l)?.[1] ?? []);
+    const tight = (1 + AGENT_HEAP_GROWING_PERCENT / 100).toFixed(1);
+    const firstTight = factors.indexOf(tight);
+    expect(firstTight, `factors: ${factors.join(' ')}`).toBeGreaterThanOrEqual(0);
+    // From the collection at the switch on, and through the churn that follows.
+    expect(factors.slice(firstTight).length).toBeGreaterThanOrEqual(3);
+    expect(factors.slice(firstTight).every((f) => f === tight), `factors: ${factors.join(' ')}`).toBe(true);
+    // Measured: old generation 23–34 MB tight against 28–68 MB with V8's own factor.
+    expect(report.phases[1]?.oldCommittedMB).toBeLessThan(48);
   });
 });

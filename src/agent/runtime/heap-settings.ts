@@ -34,6 +34,8 @@ export function heapModeFor(open: number, current: HeapMode): HeapMode {
 
 export interface HeapSettings {
   readonly mode: HeapMode;
+  /** Full collections run at a switch to tight. */
+  readonly collections: number;
   /** Re-reads the connection count now (the timer does it every 500 ms). */
   check(): void;
   stop(): void;
@@ -50,6 +52,7 @@ export interface HeapSettings {
 export function applyAgentHeapSettings(openConnections: () => number): HeapSettings {
   let mode: HeapMode = 'roomy';
   let collect: (() => void) | undefined;
+  let collections = 0;
   const fullCollection = (): void => {
     if (!collect) {
       // Node has no API for a full collection. V8 installs its `gc` extension in contexts
@@ -58,6 +61,7 @@ export function applyAgentHeapSettings(openConnections: () => number): HeapSetti
       collect = runInNewContext('gc') as () => void;
     }
     collect();
+    collections++;
   };
   const check = (): void => {
     const next = heapModeFor(openConnections(), mode);
@@ -70,6 +74,9 @@ export function applyAgentHeapSettings(openConnections: () => number): HeapSetti
   return {
     get mode() {
       return mode;
+    },
+    get collections() {
+      return collections;
     },
     check,
     stop: () => clearInterval(timer),
