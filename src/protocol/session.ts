@@ -36,6 +36,8 @@ export interface SessionOptions {
   keepaliveMs?: number;
   keepaliveTimeoutMs?: number;
   helloTimeoutMs?: number;
+  /** How long a client waits for the server to reset a microtunnel it asked it to reset. */
+  resetThroughPeerMs?: number;
 }
 
 /** A microtunnel offered by the peer: accept it to get the stream, or refuse it with a reason. */
@@ -364,7 +366,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
       this.opts.log.debug({ tag, reason }, 'microtunnel reset: the peer did not reset it; resetting it ourselves');
       sendReset(stream, reason);
       nodeDestroy();
-    }, RESET_THROUGH_PEER_MS);
+    }, this.opts.resetThroughPeerMs ?? RESET_THROUGH_PEER_MS);
     fallback.unref();
     stream.once('close', () => clearTimeout(fallback));
     return true;

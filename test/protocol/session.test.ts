@@ -11,7 +11,7 @@ import type { ControlMessage } from '../../src/protocol/control-messages.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { encodeFrame } from '../../src/protocol/frame-codec.js';
 import { MicrotunnelError, type MicrotunnelOpen } from '../../src/protocol/microtunnel-open.js';
-import { resetReasonOf } from '../../src/protocol/microtunnel-reset.js';
+import { resetMicrotunnel, resetReasonOf } from '../../src/protocol/microtunnel-reset.js';
 import { ZTunnelSession, type IncomingMicrotunnel } from '../../src/protocol/session.js';
 import { CONTROL_PATH, PROTOCOL_VERSION } from '../../src/protocol/version.js';
 import { closeServer, H2, H2_PREFACE, h2Frame, hpackLiterals, listen, readAll, sessionOptions, sessionPair, tcpPair, type SessionPair } from './helpers.js';
@@ -28,6 +28,9 @@ async function withPair(fn: (p: SessionPair) => Promise<void>, extra = {}): Prom
     await pair.close();
   }
 }
+
+/** A stream's 'close' (events.once would reject on the 'error' a reset stream emits first). */
+const streamClosed = (s: Http2Stream): Promise<void> => new Promise((resolve) => s.once('close', () => resolve()));
 
 const closeOf = (s: ZTunnelSession): Promise<Error | null> => (s.closed ? Promise.resolve(null) : once(s, 'close').then(([e]) => e as Error | null));
 
@@ -63,6 +66,54 @@ describe('microtunnel failures never escape as uncaught errors', () => {
       client.send(health);
       await got;
     });
+  });
+
+  it('a client reset is sent by the server (reset message), with its reason, to both ends', async () => {
+    await withPair(async ({ client, server }) => {
+      const accepted = new Promise<Http2Stream>((resolve) => server.once('microtunnel', (m) => resolve(m.accept())));
+      const out = client.openMicrotunnel({ proto: 'tcp', host: 'ok.apps.test', port: 1 });
+      await out.established;
+      const inbound = await accepted;
+      const messages: string[] = [];
+      server.on('message', (m) => messages.push(m.type));
+      const closedIn = streamClosed(inbound);
+      const closedOut = streamClosed(out.stream);
+      resetMicrotunnel(out.stream, 'idle-timeout');
+      await Promise.all([closedIn, closedOut]);
+      expect(resetReasonOf(inbound as ServerHttp2Stream)).toBe('idle-timeout');
+      expect(resetReasonOf(out.stream)).toBe('idle-timeout');
+      // A plain destroy() goes the same way, as peer-reset.
+      const accepted2 = new Promise<Http2Stream>((resolve) => server.once('microtunnel', (m) => resolve(m.accept())));
+      const out2 = client.openMicrotunnel({ proto: 'tcp', host: 'ok.apps.test', port: 1 });
+      await out2.established;
+      const inbound2 = await accepted2;
+      const closedIn2 = streamClosed(inbound2);
+      out2.stream.destroy();
+      await closedIn2;
+      expect(resetReasonOf(inbound2 as ServerHttp2Stream)).toBe('peer-reset');
+      // The request is the session's business, not the application's.
+      expect(messages).toEqual([]);
+    });
+  });
+
+  it('resets the stream itself when the server does not act on the request in time', async () => {
+    await withPair(
+      async ({ client, server }) => {
+        // A server that predates the message: it never resets.
+        (server as unknown as { onResetRequest: () => void }).onResetRequest = () => undefined;
+        const accepted = new Promise<Http2Stream>((resolve) => server.once('microtunnel', (m) => resolve(m.accept())));
+        const out = client.openMicrotunnel({ proto: 'tcp', host: 'ok.apps.test', port: 1 });
+        await out.established;
+        const inbound = await accepted;
+        const closedIn = streamClosed(inbound);
+        const started = Date.now();
+        resetMicrotunnel(out.stream, 'denied');
+        await closedIn;
+        expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+        expect(resetReasonOf(inbound as ServerHttp2Stream)).toBe('denied');
+      },
+      { resetThroughPeerMs: 200 },
+    );
   });
 
   it('accept() after the opener already reset the stream returns it closed instead of throwing', async () => {
