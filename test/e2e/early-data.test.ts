@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IncomingMicrotunnel } from '../../src/protocol/session.js';
-import { echoApp, Harness } from '../helpers/harness.js';
+import { useEchoHarness } from '../helpers/echo-harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
-import { echoServer, type TestServer } from '../helpers/servers.js';
 
 /**
  * Seed 003: "user data is cached before the µtunnel is established". What the agent writes into
@@ -13,20 +12,10 @@ import { echoServer, type TestServer } from '../helpers/servers.js';
  * them back until that answer, they would never arrive and the test would fail on its deadline.
  */
 describe('early data crosses the edge before the connector answers', () => {
-  let echo: TestServer;
-  let h: Harness;
-
-  beforeAll(async () => {
-    echo = await echoServer();
-    h = await new Harness(echoApp(echo.port)).start();
-  });
-
-  afterAll(async () => {
-    await h.stop();
-    await echo.close();
-  });
+  const world = useEchoHarness();
 
   it('reaches the connector before its answer and the server in order after it', async () => {
+    const { h } = world;
     const early = Buffer.from('GET / HTTP/1.1\r\nHost: echo.acme.test\r\n\r\n');
     const connector = h.connectors[0] as unknown as { serve(m: IncomingMicrotunnel): Promise<void> };
     const serve = connector.serve.bind(connector);

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoApp, Harness } from '../helpers/harness.js';
-import { echoServer, type TestServer } from '../helpers/servers.js';
+import { describe, expect, it } from 'vitest';
+import { useEchoHarness } from '../helpers/echo-harness.js';
 
 /**
  * A server's nghttp2 allows its peer 1,000 RST_STREAMs in a burst, then 33 a second, and past
@@ -12,21 +11,10 @@ import { echoServer, type TestServer } from '../helpers/servers.js';
  * after its first echo, leave both the agent's and the edge's session up.
  */
 describe('a storm of resets from the HTTP/2 client side', () => {
-  let echo: TestServer;
-  let h: Harness;
-
-  beforeAll(async () => {
-    echo = await echoServer();
-    h = await new Harness(echoApp(echo.port)).start();
-  });
-
-  afterAll(async () => {
-    await h.stop();
-    await echo.close();
-  });
+  const world = useEchoHarness();
 
   async function echoThenReset(): Promise<void> {
-    const stream = await h.agent.dial({ host: 'echo.acme.test', port: 7 });
+    const stream = await world.h.agent.dial({ host: 'echo.acme.test', port: 7 });
     await new Promise<void>((resolve, reject) => {
       stream.once('data', () => resolve());
       stream.once('error', reject);
@@ -36,6 +24,7 @@ describe('a storm of resets from the HTTP/2 client side', () => {
   }
 
   it('keeps the agent and connector sessions up through 2,500 resets in a row', { timeout: 60_000 }, async () => {
+    const { h } = world;
     const mark = h.logs.lines.length;
     for (let i = 0; i < 2_500; i++) await echoThenReset();
     await echoThenReset();
