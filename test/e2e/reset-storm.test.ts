@@ -32,4 +32,24 @@ describe('a storm of resets from the HTTP/2 client side', () => {
     expect(teardowns).toEqual([]);
     expect(h.tenant.tunnel.status.state).toBe('connected');
   });
+
+  it('keeps them up when the reset streams still have data in flight towards the server', { timeout: 60_000 }, async () => {
+    // Between the reset request and the server's RST_STREAM the agent's DATA keeps arriving for
+    // a stream the server has closed: nghttp2 must drop it, not count it against the session.
+    const { h } = world;
+    const mark = h.logs.lines.length;
+    const chunk = Buffer.alloc(64 << 10, 1);
+    for (let i = 0; i < 300; i++) {
+      const stream = await h.agent.dial({ host: 'echo.acme.test', port: 7 });
+      await new Promise<void>((resolve, reject) => {
+        stream.once('data', () => resolve());
+        stream.once('error', reject);
+        for (let k = 0; k < 4; k++) stream.write(chunk);
+      });
+      stream.destroy();
+    }
+    await echoThenReset();
+    const teardowns = h.logs.lines.slice(mark).filter((l) => l.msg === 'peer sent goaway' || l.msg === 'Z-Tunnel down' || l.msg === 'Z-Tunnel torn down');
+    expect(teardowns).toEqual([]);
+  });
 });
