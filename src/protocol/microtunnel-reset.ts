@@ -29,10 +29,8 @@ export function resetThroughPeer(stream: Http2Stream, reset: PeerReset): void {
 /**
  * Resets a microtunnel with a reason the far end can read. A client stream is reset by the
  * session's server at our request (a server's nghttp2 allows a peer 1,000 RST_STREAMs in a
- * burst, then 33 a second, and tears the whole session down past that). Node's `close(code)` ends the
- * writable side first, and on an idle stream that puts END_STREAM on the wire ahead of the
- * RST_STREAM: the peer would see a clean end of data before the reset. A reset stream has no
- * graceful end to send, so its `_final` (the stream's shutdown hook) is made a no-op first.
+ * burst, then 33 a second, and tears the whole session down past that); a server stream, or a
+ * client stream whose server cannot be asked, by our own RST_STREAM (sendReset).
  */
 export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
   if (stream.destroyed || stream.closed) return;
@@ -40,7 +38,12 @@ export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void
   sendReset(stream, reason);
 }
 
-/** Puts the RST_STREAM on the wire ourselves (servers; a client whose server did not answer). */
+/**
+ * Puts the RST_STREAM on the wire ourselves. Node's `close(code)` ends the writable side first,
+ * and on an idle stream that puts END_STREAM on the wire ahead of the RST_STREAM: the peer would
+ * see a clean end of data before the reset. A reset stream has no graceful end to send, so its
+ * `_final` (the stream's shutdown hook) is made a no-op first.
+ */
 export function sendReset(stream: Http2Stream, reason: ResetReason): void {
   if (stream.destroyed || stream.closed) return;
   (stream as unknown as { _final: (cb: () => void) => void })._final = (cb) => cb();

@@ -66,6 +66,9 @@ export interface SessionEvents {
   close: [Error | null];
 }
 
+/** How long a client waits for the server to reset a microtunnel it asked it to reset. */
+export const RESET_THROUGH_PEER_MS = 5_000;
+
 /**
  * One Z-Tunnel: HTTP/2 framing over a mutually authenticated TLS 1.3 socket, a control stream of
  * typed messages, and microtunnels as CONNECT streams carrying a 32-bit tag. The HTTP/2 client
@@ -73,9 +76,6 @@ export interface SessionEvents {
  * HTTP/2 clients; towards a connector the edge is the HTTP/2 client over the socket the connector
  * dialled, because connectors never listen.
  */
-/** How long a client waits for the server to reset a microtunnel it asked it to reset. */
-export const RESET_THROUGH_PEER_MS = 5_000;
-
 export class ZTunnelSession extends EventEmitter<SessionEvents> {
   private control: ControlChannel | null = null;
   private controlStream: Http2Stream | null = null;
