@@ -24,7 +24,8 @@ import {
   type MicrotunnelTarget,
   type ResetReason,
 } from './microtunnel-open.js';
-import { refuse, resetMicrotunnel, resetReasonOf, resetThroughPeer, sendReset } from './microtunnel-reset.js';
+import { ClientResets } from './client-resets.js';
+import { refuse, resetMicrotunnel, resetReasonOf } from './microtunnel-reset.js';
 import { startKeepalive, watchDrain } from './session-liveness.js';
 import { CONTROL_PATH } from './version.js';
 
@@ -66,9 +67,6 @@ export interface SessionEvents {
   close: [Error | null];
 }
 
-/** How long a client waits for the server to reset a microtunnel it asked it to reset. */
-export const RESET_THROUGH_PEER_MS = 5_000;
-
 /**
  * One Z-Tunnel: HTTP/2 framing over a mutually authenticated TLS 1.3 socket, a control stream of
  * typed messages, and microtunnels as CONNECT streams carrying a 32-bit tag. The HTTP/2 client
@@ -84,8 +82,8 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
   private readonly localTags = new Set<number>();
   /** The peer's open microtunnels by tag (server role): a reset request names one. */
   private readonly peerStreams = new Map<number, ServerHttp2Stream>();
-  /** Our microtunnels whose reset we asked the server for (client role). */
-  private readonly resetsAsked = new WeakSet<Http2Stream>();
+  /** Client role: our microtunnels are reset by the server, at our request. */
+  private readonly clientResets: ClientResets;
   private closedWith: Error | null | undefined = undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly readyPromise: Promise<HelloMessage>;
@@ -99,6 +97,18 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
   ) {
     super();
     const log = opts.log;
+    this.clientResets = new ClientResets({
+      log,
+      waitMs: opts.resetThroughPeerMs,
+      sessionDestroyed: () => h2.destroyed,
+      send: (message) => {
+        const control = this.control;
+        const stream = this.controlStream;
+        if (this.closed || !control?.hello || !stream || stream.closed || stream.destroyed) return false;
+        control.send(message);
+        return true;
+      },
+    });
     this.onStreamError = function (err) {
       log.debug({ err: err.message, stream: this.id }, 'microtunnel stream error');
     };
@@ -184,11 +194,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     // is reported through `established` and resetReasonOf(), as for accepted streams.
     stream.on('error', this.onStreamError);
     this.localTags.add(tag);
-    // Whatever tears the microtunnel down on our side (a splice, a timeout, a refused open) ends
-    // in destroy(), which would put an RST_STREAM on the wire: ask the server to reset it.
-    const nodeDestroy = stream.destroy.bind(stream);
-    resetThroughPeer(stream, (reason) => this.askPeerToReset(stream, tag, reason, nodeDestroy));
-    stream.destroy = (err?: Error) => (this.askPeerToReset(stream, tag, 'peer-reset', nodeDestroy) ? stream : nodeDestroy(err));
+    this.clientResets.route(stream, tag);
     // One listener per event and no error object unless the open fails: what stays attached to
     // an established microtunnel for its lifetime is one 'close' listener.
     let settle: ((err?: MicrotunnelError) => void) | null = null;
@@ -343,33 +349,6 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     };
     if (this.listenerCount('microtunnel') === 0) return incoming.reject('not-an-app', 'peer accepts no microtunnels');
     this.emit('microtunnel', incoming);
-  }
-
-  /**
-   * Client role: has the server reset one of our microtunnels (a `reset` message on the control
-   * channel) instead of sending RST_STREAM, which a server's nghttp2 counts: past 1,000 in a
-   * burst (33 a second after) it tears down the whole session, every microtunnel on it. Until
-   * the server's RST_STREAM arrives the stream is paused; what the peer still sends waits in its
-   * window. Returns false when the server cannot be asked (the caller resets it itself); if it
-   * has not reset the stream within RESET_THROUGH_PEER_MS, we do.
-   */
-  private askPeerToReset(stream: ClientHttp2Stream, tag: number, reason: ResetReason, nodeDestroy: (err?: Error) => unknown): boolean {
-    // Node destroys every stream of a session it tears down: those must go at once.
-    if (stream.closed || stream.destroyed || this.h2.destroyed) return false;
-    if (this.resetsAsked.has(stream)) return true;
-    const control = this.control;
-    if (this.closed || !control?.hello || !this.controlStream || this.controlStream.closed || this.controlStream.destroyed) return false;
-    this.resetsAsked.add(stream);
-    control.send({ type: 'reset', tag, reason });
-    stream.pause();
-    const fallback = setTimeout(() => {
-      this.opts.log.debug({ tag, reason }, 'microtunnel reset: the peer did not reset it; resetting it ourselves');
-      sendReset(stream, reason);
-      nodeDestroy();
-    }, this.opts.resetThroughPeerMs ?? RESET_THROUGH_PEER_MS);
-    fallback.unref();
-    stream.once('close', () => clearTimeout(fallback));
-    return true;
   }
 
   /** Server role: the client asks for the reset of one of its microtunnels. */
