@@ -27,7 +27,7 @@ import {
 import { ClientResets } from './client-resets.js';
 import { refuse, resetMicrotunnel, resetReasonOf } from './microtunnel-reset.js';
 import { startKeepalive, watchDrain } from './session-liveness.js';
-import { CONTROL_PATH } from './version.js';
+import { CONTROL_PATH, RESET_REQUEST_CAPABILITY } from './version.js';
 
 export interface SessionOptions {
   log: Logger;
@@ -104,7 +104,8 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
       send: (message) => {
         const control = this.control;
         const stream = this.controlStream;
-        if (this.closed || !control?.hello || !stream || stream.closed || stream.destroyed) return false;
+        // A peer that predates the message would answer `error` and leave the stream to us.
+        if (this.closed || !control?.hello?.capabilities.includes(RESET_REQUEST_CAPABILITY) || !stream || stream.closed || stream.destroyed) return false;
         control.send(message);
         return true;
       },

@@ -7,5 +7,8 @@ export const ZTUNNEL_ALPN = `zcc/${PROTOCOL_VERSION}`;
 /** Path of the control stream, the first stream the HTTP/2 client side opens. */
 export const CONTROL_PATH = `/zcc/${PROTOCOL_VERSION}/control`;
 
+/** A server that resets a client's microtunnel on a `reset` control message (docs/protocol.md §5.3). */
+export const RESET_REQUEST_CAPABILITY = 'reset-request';
+
 /** Capabilities this implementation announces in hello. */
-export const CAPABILITIES = ['microtunnel-tcp', 'segments-v1', 'probe-v1', 'reset-reasons-v1'] as const;
+export const CAPABILITIES = ['microtunnel-tcp', 'segments-v1', 'probe-v1', 'reset-reasons-v1', RESET_REQUEST_CAPABILITY] as const;

@@ -7,6 +7,7 @@ import { makeHello } from '../../src/protocol/control-channel.js';
 import type { HelloMessage } from '../../src/protocol/control-messages.js';
 import { ZTunnelSession, type SessionOptions } from '../../src/protocol/session.js';
 import { tunnelClientOptions, tunnelServerOptions, type TlsIdentity } from '../../src/protocol/tls.js';
+import { CAPABILITIES } from '../../src/protocol/version.js';
 
 export interface SocketPair<S extends net.Socket = net.Socket> {
   client: S;
@@ -56,7 +57,7 @@ export async function tlsPair(m: TlsMaterial): Promise<SocketPair<tls.TLSSocket>
 }
 
 export function sessionOptions(where: string, role: HelloMessage['role'], extra: Partial<SessionOptions> = {}, log: Logger = silentLogger): SessionOptions {
-  return { log, hello: makeHello(role, ['test'], `zcc-test ${where}`), where, ...extra };
+  return { log, hello: makeHello(role, ['test', ...CAPABILITIES], `zcc-test ${where}`), where, ...extra };
 }
 
 export interface SessionPair {

@@ -116,6 +116,30 @@ describe('microtunnel failures never escape as uncaught errors', () => {
     );
   });
 
+  it('sends the RST_STREAM itself, at once, to a server that does not announce reset requests', async () => {
+    const sockets = await tcpPair();
+    const server = ZTunnelSession.server(sockets.server as TLSSocket, { ...sessionOptions('server', 'edge'), hello: makeHello('edge', ['microtunnel-tcp'], 'older edge') });
+    const client = ZTunnelSession.client(sockets.client as TLSSocket, sessionOptions('client', 'agent'));
+    try {
+      await Promise.all([server.ready(), client.ready()]);
+      const accepted = new Promise<Http2Stream>((resolve) => server.once('microtunnel', (m) => resolve(m.accept())));
+      const out = client.openMicrotunnel({ proto: 'tcp', host: 'ok.apps.test', port: 1 });
+      await out.established;
+      const inbound = await accepted;
+      // Were the client to ask anyway, nothing would reset the stream for 5 s.
+      let asked = 0;
+      (server as unknown as { onResetRequest: () => void }).onResetRequest = () => asked++;
+      const closedIn = streamClosed(inbound);
+      resetMicrotunnel(out.stream, 'denied');
+      await closedIn;
+      expect(resetReasonOf(inbound as ServerHttp2Stream)).toBe('denied');
+      expect(asked).toBe(0);
+    } finally {
+      client.destroy();
+      server.destroy();
+    }
+  });
+
   it('accept() after the opener already reset the stream returns it closed instead of throwing', async () => {
     await withPair(async ({ client, server }) => {
       const serverStream = once(server.h2, 'stream') as Promise<[ServerHttp2Stream]>;
