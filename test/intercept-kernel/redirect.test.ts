@@ -37,7 +37,8 @@ describe.skipIf(!!skip)('kernel intercept, redirect + SO_ORIGINAL_DST mode', () 
     const echo = await ns.run('nc', ['-N', '-w', '5', ip, '8099'], { input: 'redirected\n' });
     expect(echo.stdout).toBe('redirected\n');
     const outside = await ns.run('curl', ['-sS', '-m', '10', `http://${ip}:9000/`]);
-    expect([7, 52, 56]).toContain(outside.code);
+    // Reset right after the handshake: failed connect, empty reply, failed send or reset.
+    expect([7, 52, 55, 56]).toContain(outside.code);
     expect(outside.ms).toBeLessThan(3000);
   });
 });

@@ -79,7 +79,10 @@ describe.skipIf(!!skip)('kernel intercept, TPROXY mode, in a network namespace',
   it('resets a port outside the segments at once: after accept first, then in the kernel before the handshake', async () => {
     const ip = await resolve('gate.kern.test'); // no connection yet: the kernel knows nothing of its ports
     const first = await ns.run('curl', ['-sS', '-m', '10', `http://${ip}:9000/`]);
-    expect([7, 52, 56]).toContain(first.code); // reset by the listener: refused, or reset right after connect
+    // Reset by the listener right after the kernel's handshake: curl reports it as a failed
+    // connect (7), a failed send of its request (55: seen once on a fresh clone), an empty
+    // reply (52) or a reset (56), depending on when the RST lands.
+    expect([7, 52, 55, 56]).toContain(first.code);
     expect(first.ms).toBeLessThan(3000);
     await waitUntil(async () => (await ns.run('nft', ['list', 'set', 'inet', 'zcc', 'gated'])).stdout.includes(ip), 5000, 'IP gated');
     const gated = await ns.run('curl', ['-sS', '-m', '10', `http://${ip}:9000/`]);
@@ -98,9 +101,10 @@ describe.skipIf(!!skip)('kernel intercept, TPROXY mode, in a network namespace',
     // The kernel completes the handshake, then the agent's RST follows within milliseconds. A
     // curl that checks its connect after the RST arrived reports it as a failed connect (7,
     // "Couldn't connect to server"; measured against a server that resets at once: 126 of 200),
-    // one that checks before as a reset (56) or an empty reply (52). Either way, not a hang.
-    expect([7, 52, 56]).toContain(r.code);
-    expect(r.stderr).toMatch(/reset|Empty reply|Couldn't connect/i);
+    // one that checks before as a reset (56), an empty reply (52) or a failed send of its
+    // request (55). Either way, not a hang.
+    expect([7, 52, 55, 56]).toContain(r.code);
+    expect(r.stderr).toMatch(/reset|Empty reply|Couldn't connect|Failed sending|Send failure/i);
     expect(r.ms).toBeLessThan(5000);
   });
 
