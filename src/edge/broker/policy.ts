@@ -1,4 +1,5 @@
-import { normalizePattern, portAllowed, specificity, tryNormalizeName } from '../../protocol/domain-match.js';
+import { portAllowed, tryNormalizeName } from '../../protocol/domain-match.js';
+import { segmentDomains, type SegmentCandidate } from '../../protocol/segment-domains.js';
 import type { AppSegment, L4Protocol } from '../../protocol/segments.js';
 import type { AccessRule, MatchMode, TenantPolicy } from './policy-schema.js';
 
@@ -21,105 +22,25 @@ export type SegmentMatch =
       detail: string;
     };
 
-interface Candidate {
-  segment: AppSegment;
-  /** The segment's most specific domain that matched the name. */
-  domain: string;
-  rank: number;
-}
-
-interface Listed {
-  /** Position of the segment in the list: the tie-break among equally specific segments. */
-  at: number;
-  domain: string;
-  rank: number;
-}
-
-/**
- * A segment list's domains as two Maps, exact names and wildcard suffixes (without the "*."),
- * so a name costs one lookup per label instead of a match of every domain of every segment,
- * and a name seen before one lookup in a memo. The edge decides on every microtunnel open: the
- * linear scan, which normalised both sides of every comparison, took 1.4 µs with four domains
- * and 418 µs per open with 500 segments of two domains each.
- */
-class SegmentDomains {
-  private readonly exact = new Map<string, Listed[]>();
-  private readonly wildcard = new Map<string, Listed[]>();
-  /** The InvalidDomainError of the first invalid pattern: matching throws it, as the scan did. */
-  private readonly error: unknown;
-  private readonly memo = new Map<string, readonly Candidate[]>();
-
-  constructor(private readonly segments: readonly AppSegment[]) {
-    try {
-      segments.forEach((segment, at) => {
-        for (const domain of segment.domains) {
-          const p = normalizePattern(domain);
-          const wild = p.startsWith('*.');
-          const map = wild ? this.wildcard : this.exact;
-          const key = wild ? p.slice(2) : p;
-          const listed = map.get(key);
-          const entry = { at, domain, rank: specificity(p) };
-          if (listed) listed.push(entry);
-          else map.set(key, [entry]);
-        }
-      });
-    } catch (err) {
-      this.error = err;
-    }
-  }
-
-  /** Segments whose domains match a normalised name, most specific first; ties keep list order. */
-  candidates(name: string): readonly Candidate[] {
-    if (this.error !== undefined) throw this.error;
-    let found = this.memo.get(name);
-    if (found) return found;
-    // Per segment its most specific matching domain; of equally specific ones (the same name
-    // spelled alike) the first listed.
-    const best = new Map<number, Listed>();
-    const consider = (hits: Listed[] | undefined): void => {
-      for (const h of hits ?? []) {
-        const b = best.get(h.at);
-        if (!b || h.rank > b.rank) best.set(h.at, h);
-      }
-    };
-    consider(this.exact.get(name));
-    for (let i = name.indexOf('.'); i !== -1; i = name.indexOf('.', i + 1)) consider(this.wildcard.get(name.slice(i + 1)));
-    found = [...best.values()]
-      .sort((a, b) => b.rank - a.rank || a.at - b.at)
-      .map((h) => ({ segment: this.segments[h.at] as AppSegment, domain: h.domain, rank: h.rank }));
-    // Bounded: a flood of random names only ever costs a fresh start.
-    if (this.memo.size >= MEMO_ENTRIES) this.memo.clear();
-    this.memo.set(name, found);
-    return found;
-  }
-}
-
-const MEMO_ENTRIES = 4096;
-
-/**
- * Indexes per segment list. A list is never changed in place (a new configuration brings new
- * arrays), so an index stays true for as long as its list lives.
- */
-const indexes = new WeakMap<readonly AppSegment[], SegmentDomains>();
-
 /** The segment with the most specific domain matching a normalised name (the first listed on a tie). */
 export function owningSegment(segments: readonly AppSegment[], name: string): AppSegment | undefined {
   return candidatesFor(segments, name)[0]?.segment;
 }
 
-/** Segments whose domains match `name`, most specific first; ties keep configuration order. */
-function candidatesFor(segments: readonly AppSegment[], name: string): readonly Candidate[] {
-  let index = indexes.get(segments);
-  if (!index) {
-    index = new SegmentDomains(segments);
-    indexes.set(segments, index);
-  }
+/**
+ * Segments whose domains match `name`, most specific first; ties keep configuration order. An
+ * invalid domain in the list makes every match throw its InvalidDomainError, as matching each
+ * domain in turn did.
+ */
+function candidatesFor(segments: readonly AppSegment[], name: string): readonly SegmentCandidate[] {
+  const index = segmentDomains(segments);
+  if (index.error !== undefined) throw index.error;
   return index.candidates(name);
 }
 
-const label = (c: Candidate): string => `segment "${c.segment.id}" (${c.domain})`;
+const label = (c: SegmentCandidate): string => `segment "${c.segment.id}" (${c.domain})`;
 
-function refusedPort(cands: readonly Candidate[], refusing: Candidate, proto: L4Protocol, port: number, why: string): SegmentMatch {
+function refusedPort(cands: readonly SegmentCandidate[], refusing: SegmentCandidate, proto: L4Protocol, port: number, why: string): SegmentMatch {
   return {
     ok: false,
     reason: 'port-not-in-segment',
@@ -129,7 +50,7 @@ function refusedPort(cands: readonly Candidate[], refusing: Candidate, proto: L4
   };
 }
 
-function firstMatch(cands: readonly Candidate[], proto: L4Protocol, port: number): SegmentMatch {
+function firstMatch(cands: readonly SegmentCandidate[], proto: L4Protocol, port: number): SegmentMatch {
   // Several segments may list the same name for different ports (a supported ZPA setup), so
   // the whole most-specific tier is eligible; anything less specific never is.
   const top = cands[0]!;
@@ -141,9 +62,9 @@ function firstMatch(cands: readonly Candidate[], proto: L4Protocol, port: number
   return refusedPort(cands, top, proto, port, why);
 }
 
-function multimatch(cands: readonly Candidate[], proto: L4Protocol, port: number): SegmentMatch {
-  const collected: Candidate[] = [];
-  let stop: Candidate | null = null;
+function multimatch(cands: readonly SegmentCandidate[], proto: L4Protocol, port: number): SegmentMatch {
+  const collected: SegmentCandidate[] = [];
+  let stop: SegmentCandidate | null = null;
   for (const c of cands) {
     const allowed = portAllowed(c.segment, proto, port);
     if (c.segment.multimatch) {
