@@ -123,7 +123,7 @@ export function matchesDomain(pattern: string, fqdn: string): boolean {
 }
 
 /** matchesDomain for a pattern and a name normalised already (normalizePattern, normalizeName). */
-export function matchesNormalized(pattern: string, name: string): boolean {
+function matchesNormalized(pattern: string, name: string): boolean {
   if (!isWildcard(pattern)) return pattern === name;
   // The name is validated (no empty labels), so a "."-prefixed suffix guarantees an extra label.
   return name.endsWith(pattern.slice(1));

@@ -97,3 +97,14 @@ export function segmentDomains(segments: readonly AppSegment[]): SegmentDomains 
   }
   return index;
 }
+
+/**
+ * Segments whose domains match a normalised name, most specific first; ties keep configuration
+ * order. An invalid domain anywhere in the list makes every match throw its InvalidDomainError,
+ * as matching each domain in turn did (the edge's policy, the agent's routing).
+ */
+export function matchingSegments(segments: readonly AppSegment[], name: string): readonly SegmentCandidate[] {
+  const index = segmentDomains(segments);
+  if (index.error !== undefined) throw index.error;
+  return index.candidates(name);
+}

@@ -1,5 +1,5 @@
 import { portAllowed, tryNormalizeName } from '../../protocol/domain-match.js';
-import { segmentDomains, type SegmentCandidate } from '../../protocol/segment-domains.js';
+import { matchingSegments, type SegmentCandidate } from '../../protocol/segment-domains.js';
 import type { AppSegment, L4Protocol } from '../../protocol/segments.js';
 import type { AccessRule, MatchMode, TenantPolicy } from './policy-schema.js';
 
@@ -24,18 +24,7 @@ export type SegmentMatch =
 
 /** The segment with the most specific domain matching a normalised name (the first listed on a tie). */
 export function owningSegment(segments: readonly AppSegment[], name: string): AppSegment | undefined {
-  return candidatesFor(segments, name)[0]?.segment;
-}
-
-/**
- * Segments whose domains match `name`, most specific first; ties keep configuration order. An
- * invalid domain in the list makes every match throw its InvalidDomainError, as matching each
- * domain in turn did.
- */
-function candidatesFor(segments: readonly AppSegment[], name: string): readonly SegmentCandidate[] {
-  const index = segmentDomains(segments);
-  if (index.error !== undefined) throw index.error;
-  return index.candidates(name);
+  return matchingSegments(segments, name)[0]?.segment;
 }
 
 const label = (c: SegmentCandidate): string => `segment "${c.segment.id}" (${c.domain})`;
@@ -95,7 +84,7 @@ export function matchSegments(
   if (name === null) {
     return { ok: false, reason: 'no-segment', segmentId: null, candidates: [], detail: `invalid hostname ${JSON.stringify(fqdn)}` };
   }
-  const cands = candidatesFor(segments, name);
+  const cands = matchingSegments(segments, name);
   if (cands.length === 0) {
     return { ok: false, reason: 'no-segment', segmentId: null, candidates: [], detail: `no segment domain matches "${name}"` };
   }
