@@ -105,7 +105,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
         const control = this.control;
         const stream = this.controlStream;
         // A peer that predates the message would answer `error` and leave the stream to us.
-        if (this.closed || !control?.hello?.capabilities.includes(RESET_REQUEST_CAPABILITY) || !stream || stream.closed || stream.destroyed) return false;
+        if (this.closed || !control?.hello?.capabilities.includes(RESET_REQUEST_CAPABILITY) || !stream || stream.closed || stream.destroyed || stream.writableEnded) return false;
         control.send(message);
         return true;
       },
