@@ -10,7 +10,7 @@
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import dnsPacket from 'dns-packet';
-import { procCpuSeconds } from './world.js';
+import { procCpuSeconds } from './lib.js';
 
 export interface LoadRequest {
   type: 'run';

@@ -8,6 +8,7 @@
 // another; curl in a third. On 2 cores the cloud process, which carries three TLS endpoints and
 // the app, is the bottleneck: absolute figures are pessimistic; the SOCKS5 row uses the very same
 // tunnel, so kernel vs SOCKS5 isolates what the kernel intercept itself costs.
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { SOCKS_PORT } from '../test/fixtures/kernel-apps.js';
 import { bundleEntry } from './bundle.js';
 import { AgentFixture, Netns, netnsUnavailable } from '../test/intercept-kernel/netns.js';
-import { matchesOnly, median, percentile, round, throughputFigures, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { addCpuPerUnit, cpuOf, cpuSummary, matchesOnly, median, percentile, round, throughputFigures, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 
 const BULK_ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
 const TTFB_ROWS = ['intercept-ttfb', 'intercept-ttfb-direct'] as const;
@@ -87,7 +88,7 @@ export const interceptBenchmark: Benchmark = {
       const out: BenchResult[] = [];
       const common = { mode, processes: 'client | agent | app + edge + connector' };
       if (BULK_ROWS.some((r) => wanted.includes(r))) out.push(...(await bulkRows(ns, fixture, ip, opts, common)));
-      if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common)));
+      if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common, fixtureProcs(fixture))));
       return out.filter((r) => wanted.includes(r.bench as Row));
     } finally {
       await fixture?.stop();
@@ -139,6 +140,17 @@ async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: Benc
   });
 }
 
+/**
+ * The fixture's processes: the agent (`ip netns exec` execs node, so the spawned pid is it) and
+ * the process it started for the app, edge and connector.
+ */
+function fixtureProcs(fixture: AgentFixture): Record<string, number> {
+  const agent = fixture.child.pid ?? 0;
+  const children = readdirSync(`/proc/${agent}/task`).flatMap((tid) => readFileSync(`/proc/${agent}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  if (children.length !== 1) throw new Error(`intercept: expected the agent fixture to have one child (its cloud), found ${children.length}`);
+  return { agent, 'app + cloud': children[0] ?? 0 };
+}
+
 /** Serial GETs by a Node client in the namespace (bench/ttfb-client.ts), one process per row and round. */
 async function ttfbSamples(ns: Netns, host: string, count: number, warmup: number): Promise<number[]> {
   const r = await ns.run(process.execPath, ['--import', 'tsx', TTFB_CLIENT, host, '8000', String(count), String(warmup)], { timeoutMs: 300_000 });
@@ -151,9 +163,10 @@ async function ttfbSamples(ns: Netns, host: string, count: number, warmup: numbe
  * proxy handshake, the client's GET is early data that travels with the microtunnel open.
  * Same target as path-ttfb: overhead p50 under 1 ms.
  */
-async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Record<string, string>): Promise<BenchResult[]> {
+async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Record<string, string>, procs: Record<string, number>): Promise<BenchResult[]> {
   const hosts: Record<TtfbRow, string> = { 'intercept-ttfb': ip, 'intercept-ttfb-direct': '127.0.0.1' };
   const samples: Record<TtfbRow, number[][]> = { 'intercept-ttfb': [], 'intercept-ttfb-direct': [] };
+  const cpuUs: Record<TtfbRow, Record<string, number[]>> = { 'intercept-ttfb': {}, 'intercept-ttfb-direct': {} };
   let maxLoad = 0;
   // Warm-up, not measured: V8 in the agent and the cloud reaches its optimised code only after a
   // thousand or so connections (measured: the first 300 after 500 were 0.2-0.3 ms slower at
@@ -163,7 +176,10 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
     for (const row of TTFB_ROWS) {
       maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
       // Each round is a new client process: its own JIT warm-up first.
+      const before = cpuOf(procs);
       const ms = await ttfbSamples(ns, hosts[row], TTFB_PER_ROUND, TTFB_WARMUP);
+      // Per connection, the client's own warm-up connections included (they are opens too).
+      addCpuPerUnit(cpuUs[row], before, cpuOf(procs), (TTFB_PER_ROUND + TTFB_WARMUP) / 1e6);
       samples[row].push(ms);
       opts.log(`  [intercept ${round}/${opts.repeat}] ${row}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
     }
@@ -178,7 +194,12 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
       better: 'lower',
       baseline: base,
       baselineValue: round(percentile(samples[base].flat(), 50), 3),
-      figures: { ...ttfbFigures(samples[row], samples[base], row === 'intercept-ttfb' ? 1 : undefined), loadAvg1mMax: round(maxLoad, 2), ...common },
+      figures: {
+        ...ttfbFigures(samples[row], samples[base], row === 'intercept-ttfb' ? 1 : undefined),
+        cpuUsPerOpen: cpuSummary(cpuUs[row], 0),
+        loadAvg1mMax: round(maxLoad, 2),
+        ...common,
+      },
       description: DESCRIPTION[row],
     };
   });

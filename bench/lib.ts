@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -365,4 +365,38 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * CPU time a process has used so far, in seconds: the sum of its threads' run time from
+ * /proc/PID/task/TID/schedstat (nanoseconds). /proc/PID/stat counts in clock ticks (10 ms),
+ * too coarse for a few hundred connection opens.
+ */
+export function procCpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended between the listing and the read: its time is gone with it.
+    }
+  }
+  return ns / 1e9;
+}
+
+/** CPU seconds used so far by each process of `procs`. */
+export function cpuOf(procs: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(procs).map(([role, pid]) => [role, procCpuSeconds(pid)]));
+}
+
+/** Appends each process's CPU seconds between two readings, divided by `per`, to `into[role]`. */
+export function addCpuPerUnit(into: Record<string, number[]>, before: Record<string, number>, after: Record<string, number>, per: number): void {
+  for (const [role, t] of Object.entries(after)) (into[role] ??= []).push((t - (before[role] ?? t)) / per);
+}
+
+/** "client 0.41, agent 1.52, ...": the median of each role's figures. */
+export function cpuSummary(byRole: Record<string, number[]>, digits: number): string {
+  return Object.entries(byRole)
+    .map(([role, v]) => `${role} ${median(v).toFixed(digits)}`)
+    .join(', ');
 }

@@ -16,9 +16,9 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { addCpuPerUnit, cpuOf, cpuSummary, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { loadavg } from 'node:os';
-import { nofileLimit, PATH_HOSTS, PATH_PORTS, procCpuSeconds, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, type World } from './world.js';
+import { nofileLimit, PATH_HOSTS, PATH_PORTS, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, worldProcs, type World } from './world.js';
 
 const ROWS = ['path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct', 'path-idle-10k'] as const;
 type Row = (typeof ROWS)[number];
@@ -310,17 +310,14 @@ export const pathBenchmark: Benchmark = {
         if (shaPath !== shaDirect) throw new Error(`path-bulk: SHA-256 through the path ${shaPath ?? '?'} differs from direct ${shaDirect ?? '?'}`);
         const rates: Record<'path-bulk' | 'path-direct-tcp', number[]> = { 'path-bulk': [], 'path-direct-tcp': [] };
         // CPU each process used per second of transfer (1 = one core busy): who is the bottleneck.
-        const procs = { client: process.pid, agent: world.agent.pid, cloud: world.cloud.pid, apps: world.apps.pid };
-        const cpu: Record<'path-bulk' | 'path-direct-tcp', Record<keyof typeof procs, number[]>> = {
-          'path-bulk': { client: [], agent: [], cloud: [], apps: [] },
-          'path-direct-tcp': { client: [], agent: [], cloud: [], apps: [] },
-        };
+        const procs = worldProcs(world);
+        const cpu: Record<'path-bulk' | 'path-direct-tcp', Record<string, number[]>> = { 'path-bulk': {}, 'path-direct-tcp': {} };
         for (let i = 1; i <= opts.repeat; i++) {
           for (const row of ['path-bulk', 'path-direct-tcp'] as const) {
             maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
-            const before = Object.values(procs).map(procCpuSeconds);
+            const before = cpuOf(procs);
             const { ns } = await bulkOnce(cases[row], opts.bytes, false);
-            Object.keys(procs).forEach((k, j) => cpu[row][k as keyof typeof procs].push((procCpuSeconds(Object.values(procs)[j] ?? 0) - (before[j] ?? 0)) / (Number(ns) / 1e9)));
+            addCpuPerUnit(cpu[row], before, cpuOf(procs), Number(ns) / 1e9);
             rates[row].push(mibPerSec(opts.bytes, ns));
             opts.log(`  [path ${i}/${opts.repeat}] ${row}: ${mibPerSec(opts.bytes, ns).toFixed(0)} MiB/s`);
           }
@@ -342,9 +339,7 @@ export const pathBenchmark: Benchmark = {
             figures: {
               ...throughputFigures(own, rates[base], opts.bytes),
               sha256Checked: `${round(warm / (1 << 20), 1)} MiB`,
-              cpuCores: Object.entries(cpu[row])
-                .map(([k, v]) => `${k} ${median(v).toFixed(2)}`)
-                .join(', '),
+              cpuCores: cpuSummary(cpu[row], 2),
               loadAvg1mMax: round(maxLoad, 2),
               // Judged on the paired ratio (row and baseline seconds apart), the least drift-prone.
               ...(row === 'path-bulk' ? { target: TARGETS.bulkRatio, meetsTarget: median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))) >= TARGETS.bulkRatio } : {}),
@@ -362,11 +357,17 @@ export const pathBenchmark: Benchmark = {
         } as const;
         for (const row of ['path-ttfb', 'path-ttfb-direct'] as const) for (let i = 0; i < TTFB_WARMUP; i++) await ttfbOnce(cases[row]);
         const samples: Record<'path-ttfb' | 'path-ttfb-direct', number[][]> = { 'path-ttfb': [], 'path-ttfb-direct': [] };
+        // CPU each process spent per connection (connect, GET, response, close): less at the
+        // host's mercy than the wall-clock figures, so changes to the open path show here first.
+        const procs = worldProcs(world);
+        const cpuUs: Record<'path-ttfb' | 'path-ttfb-direct', Record<string, number[]>> = { 'path-ttfb': {}, 'path-ttfb-direct': {} };
         for (let i = 1; i <= opts.repeat; i++) {
           for (const row of ['path-ttfb', 'path-ttfb-direct'] as const) {
             maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
             const ms: number[] = [];
+            const before = cpuOf(procs);
             for (let j = 0; j < TTFB_PER_ROUND; j++) ms.push(await ttfbOnce(cases[row]));
+            addCpuPerUnit(cpuUs[row], before, cpuOf(procs), TTFB_PER_ROUND / 1e6);
             samples[row].push(ms);
             opts.log(`  [path ${i}/${opts.repeat}] ${row}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
           }
@@ -387,6 +388,7 @@ export const pathBenchmark: Benchmark = {
             baselineValue: round(baseP50, 3),
             figures: {
               ...ttfbFigures(samples[row], samples[base], row === 'path-ttfb' ? TARGETS.setupOverheadMs : undefined),
+              cpuUsPerOpen: cpuSummary(cpuUs[row], 0),
               loadAvg1mMax: round(maxLoad, 2),
               processes: row === 'path-ttfb' ? 'client | agent | edge + connector | server' : 'client | server',
             },

@@ -182,12 +182,9 @@ export function procMemory(pid: number): { rssKiB: number; hwmKiB: number } {
   return { rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
 }
 
-/** CPU time (user + system) a process has used so far, in seconds, from /proc/PID/stat. */
-export function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / 100;
+/** The processes of a world by role, for per-process CPU figures (the client is this process). */
+export function worldProcs(world: World): Record<string, number> {
+  return { client: process.pid, agent: world.agent.pid, cloud: world.cloud.pid, apps: world.apps.pid };
 }
 
 /** The soft and hard RLIMIT_NOFILE of a process, from /proc/PID/limits. */
