@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { SOCKS_PORT } from '../test/fixtures/kernel-apps.js';
 import { bundleEntry } from './bundle.js';
 import { AgentFixture, Netns, netnsUnavailable } from '../test/intercept-kernel/netns.js';
-import { addCpuPerUnit, cpuOf, cpuSummary, matchesOnly, median, percentile, round, throughputFigures, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, percentile, round, throughputFigures, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 
 const BULK_ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
 const TTFB_ROWS = ['intercept-ttfb', 'intercept-ttfb-direct'] as const;
@@ -167,6 +167,7 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
   const hosts: Record<TtfbRow, string> = { 'intercept-ttfb': ip, 'intercept-ttfb-direct': '127.0.0.1' };
   const samples: Record<TtfbRow, number[][]> = { 'intercept-ttfb': [], 'intercept-ttfb-direct': [] };
   const cpuUs: Record<TtfbRow, Record<string, number[]>> = { 'intercept-ttfb': {}, 'intercept-ttfb-direct': {} };
+  const sleeps: Record<TtfbRow, Record<string, number[]>> = { 'intercept-ttfb': {}, 'intercept-ttfb-direct': {} };
   let maxLoad = 0;
   // Warm-up, not measured: V8 in the agent and the cloud reaches its optimised code only after a
   // thousand or so connections (measured: the first 300 after 500 were 0.2-0.3 ms slower at
@@ -176,10 +177,11 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
     for (const row of TTFB_ROWS) {
       maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
       // Each round is a new client process: its own JIT warm-up first.
-      const before = cpuOf(procs);
+      const [cpu0, sleeps0] = [cpuOf(procs), sleepsOf(procs)];
       const ms = await ttfbSamples(ns, hosts[row], TTFB_PER_ROUND, TTFB_WARMUP);
       // Per connection, the client's own warm-up connections included (they are opens too).
-      addCpuPerUnit(cpuUs[row], before, cpuOf(procs), (TTFB_PER_ROUND + TTFB_WARMUP) / 1e6);
+      addPerUnit(cpuUs[row], cpu0, cpuOf(procs), (TTFB_PER_ROUND + TTFB_WARMUP) / 1e6);
+      addPerUnit(sleeps[row], sleeps0, sleepsOf(procs), TTFB_PER_ROUND + TTFB_WARMUP);
       samples[row].push(ms);
       opts.log(`  [intercept ${round}/${opts.repeat}] ${row}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
     }
@@ -196,7 +198,8 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
       baselineValue: round(percentile(samples[base].flat(), 50), 3),
       figures: {
         ...ttfbFigures(samples[row], samples[base], row === 'intercept-ttfb' ? 1 : undefined),
-        cpuUsPerOpen: cpuSummary(cpuUs[row], 0),
+        cpuUsPerOpen: perRoleSummary(cpuUs[row], 0),
+        sleepsPerOpen: perRoleSummary(sleeps[row], 1),
         loadAvg1mMax: round(maxLoad, 2),
         ...common,
       },

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { addCpuPerUnit, cpuOf, cpuSummary, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { loadavg } from 'node:os';
 import { nofileLimit, PATH_HOSTS, PATH_PORTS, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, worldProcs, type World } from './world.js';
 
@@ -317,7 +317,7 @@ export const pathBenchmark: Benchmark = {
             maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
             const before = cpuOf(procs);
             const { ns } = await bulkOnce(cases[row], opts.bytes, false);
-            addCpuPerUnit(cpu[row], before, cpuOf(procs), Number(ns) / 1e9);
+            addPerUnit(cpu[row], before, cpuOf(procs), Number(ns) / 1e9);
             rates[row].push(mibPerSec(opts.bytes, ns));
             opts.log(`  [path ${i}/${opts.repeat}] ${row}: ${mibPerSec(opts.bytes, ns).toFixed(0)} MiB/s`);
           }
@@ -339,7 +339,7 @@ export const pathBenchmark: Benchmark = {
             figures: {
               ...throughputFigures(own, rates[base], opts.bytes),
               sha256Checked: `${round(warm / (1 << 20), 1)} MiB`,
-              cpuCores: cpuSummary(cpu[row], 2),
+              cpuCores: perRoleSummary(cpu[row], 2),
               loadAvg1mMax: round(maxLoad, 2),
               // Judged on the paired ratio (row and baseline seconds apart), the least drift-prone.
               ...(row === 'path-bulk' ? { target: TARGETS.bulkRatio, meetsTarget: median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))) >= TARGETS.bulkRatio } : {}),
@@ -361,13 +361,15 @@ export const pathBenchmark: Benchmark = {
         // host's mercy than the wall-clock figures, so changes to the open path show here first.
         const procs = worldProcs(world);
         const cpuUs: Record<'path-ttfb' | 'path-ttfb-direct', Record<string, number[]>> = { 'path-ttfb': {}, 'path-ttfb-direct': {} };
+        const sleeps: Record<'path-ttfb' | 'path-ttfb-direct', Record<string, number[]>> = { 'path-ttfb': {}, 'path-ttfb-direct': {} };
         for (let i = 1; i <= opts.repeat; i++) {
           for (const row of ['path-ttfb', 'path-ttfb-direct'] as const) {
             maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
             const ms: number[] = [];
-            const before = cpuOf(procs);
+            const [cpu0, sleeps0] = [cpuOf(procs), sleepsOf(procs)];
             for (let j = 0; j < TTFB_PER_ROUND; j++) ms.push(await ttfbOnce(cases[row]));
-            addCpuPerUnit(cpuUs[row], before, cpuOf(procs), TTFB_PER_ROUND / 1e6);
+            addPerUnit(cpuUs[row], cpu0, cpuOf(procs), TTFB_PER_ROUND / 1e6);
+            addPerUnit(sleeps[row], sleeps0, sleepsOf(procs), TTFB_PER_ROUND);
             samples[row].push(ms);
             opts.log(`  [path ${i}/${opts.repeat}] ${row}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
           }
@@ -388,7 +390,8 @@ export const pathBenchmark: Benchmark = {
             baselineValue: round(baseP50, 3),
             figures: {
               ...ttfbFigures(samples[row], samples[base], row === 'path-ttfb' ? TARGETS.setupOverheadMs : undefined),
-              cpuUsPerOpen: cpuSummary(cpuUs[row], 0),
+              cpuUsPerOpen: perRoleSummary(cpuUs[row], 0),
+              sleepsPerOpen: perRoleSummary(sleeps[row], 1),
               loadAvg1mMax: round(maxLoad, 2),
               processes: row === 'path-ttfb' ? 'client | agent | edge + connector | server' : 'client | server',
             },
