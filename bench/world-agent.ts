@@ -11,6 +11,7 @@ import { Agent } from '../src/agent/agent.js';
 import { applyAgentHeapSettings } from '../src/agent/runtime/heap-settings.js';
 import { DnsServer } from '../src/agent/dns/dns-server.js';
 import { Socks5Server } from '../src/agent/intercept/socks5.js';
+import { tierUpEarly } from '../src/common/jit-tiering.js';
 import { createLogger } from '../src/common/log.js';
 import type { TlsIdentity } from '../src/protocol/tls.js';
 import { memoryReport, type AgentReady } from './agent-memory.js';
@@ -28,6 +29,8 @@ export interface AgentArgs {
   dns?: { upstreams: string[] };
 }
 
+// As `zcc agent` does (src/cli/main.ts).
+tierUpEarly();
 const args = JSON.parse(process.argv[2] ?? '{}') as AgentArgs;
 const log = createLogger({ name: 'zcc-bench-agent', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
 const { cloud, identity } = args;

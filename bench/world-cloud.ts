@@ -3,6 +3,7 @@
 // test/helpers/harness.ts, the whole cloud the end-to-end tests use, over real sockets; the
 // harness's own agent is stopped: the measured agent runs in another process and enrolls with
 // the harness's token. Usage: world-cloud.ts JSON (CloudArgs).
+import { tierUpEarly } from '../src/common/jit-tiering.js';
 import type { HarnessOptions } from '../test/helpers/harness.js';
 import { Harness } from '../test/helpers/harness.js';
 
@@ -25,6 +26,9 @@ export interface CloudReady {
 // The harness keeps every log line in memory, at debug level unless told otherwise: thousands
 // of connections would fill this process with log objects and cost CPU on the measured path.
 process.env.ZCC_TEST_LOG_LEVEL ??= 'warn';
+
+// As `zcc cloud` and `zcc connector` do (src/cli/main.ts).
+tierUpEarly();
 
 const args = JSON.parse(process.argv[2] ?? '{}') as CloudArgs;
 const harness = await new Harness({ segments: args.segments, servers: args.servers }).start();

@@ -6,6 +6,7 @@
 import { pino } from 'pino';
 import { applyAgentHeapSettings } from '../src/agent/runtime/heap-settings.js';
 import { AgentRuntime } from '../src/agent/runtime/runtime.js';
+import { tierUpEarly } from '../src/common/jit-tiering.js';
 import { createLogger } from '../src/common/log.js';
 import { memoryReport, type AgentReady } from './agent-memory.js';
 
@@ -15,6 +16,8 @@ export interface RuntimeArgs {
   socketPath: string;
 }
 
+// As `zcc agent` does (src/cli/main.ts).
+tierUpEarly();
 const args = JSON.parse(process.argv[2] ?? '{}') as RuntimeArgs;
 const log = createLogger({ name: 'zcc-agent', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
 const runtime = new AgentRuntime({ ...args, managed: null, log, socks: '127.0.0.1:0', noDns: true, device: 'bench-agent' });

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../common/log.js';
 import { createAgentClient } from '../common/localapi-client.js';
 import { localApiSocket } from './status.js';
+import { tierUpEarly } from '../common/jit-tiering.js';
 
 // Each command loads its own code when it runs (dynamic imports below): `zcc agent`, the long
 // running process, then holds no reference cloud, SAML, CA or demo code. The cloud side alone
@@ -99,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
     allowPositionals: true,
   });
   const client = () => createAgentClient({ socketPath: values.socket ?? localApiSocket(values['data-dir']) });
+  // The commands that carry connections for as long as they run.
+  if (command === 'demo' || command === 'agent' || command === 'cloud' || command === 'connector' || command === 'pse') tierUpEarly();
   switch (command) {
     case 'demo': {
       const [{ LogRing }, { startDemo }, { printDrDemoHelp }] = await Promise.all([import('../common/log-ring.js'), import('./demo.js'), import('./demo-dr.js')]);
