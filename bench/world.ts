@@ -30,10 +30,17 @@ const here = (f: string): string => new URL(f, import.meta.url).pathname;
  */
 const bundle = (entry: string, like?: 'sea'): ReturnType<typeof bundleEntry> => bundleEntry(here(`./${entry}`), { like });
 
+const serviceUnit = (): string => readFileSync(here('../resources/systemd/zcc-agent.service'), 'utf8');
+
 /** NODE_OPTIONS of the agent's system service (resources/systemd/zcc-agent.service), as flags. */
 export function serviceNodeOptions(): string[] {
-  const unit = readFileSync(here('../resources/systemd/zcc-agent.service'), 'utf8');
-  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.split(' ').filter(Boolean) ?? [];
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(serviceUnit())?.[1]?.split(' ').filter(Boolean) ?? [];
+}
+
+/** The other environment variables the agent's system service sets (e.g. glibc's MALLOC_ARENA_MAX). */
+export function serviceEnvironment(): Record<string, string> {
+  const vars = [...serviceUnit().matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? ''] as const);
+  return Object.fromEntries(vars.filter(([k]) => k !== 'NODE_OPTIONS'));
 }
 
 /** Resident memory of an idle Node process with and without the tsx loader, in KiB. */
@@ -117,10 +124,11 @@ export async function startWorld(opts: { dnsUpstreams?: string[]; runtime?: bool
     const runtimeDir = opts.runtime ? await sealedRuntimeState(cloud, identity) : undefined;
     if (runtimeDir) cleanups.push(() => rmSync(runtimeDir.dir, { recursive: true, force: true }));
     const agentBundle = runtimeDir ? await bundle('world-runtime.ts', 'sea') : await bundle('world-agent.ts');
-    // The agent runs with the Node options its service gives it; ZCC_BENCH_AGENT_NODE_ARGS adds
-    // node flags for the agent only, e.g. "--cpu-prof".
+    // The agent runs with the Node options and environment its service gives it;
+    // ZCC_BENCH_AGENT_NODE_ARGS adds node flags for the agent only, e.g. "--cpu-prof".
     const execArgv = [...serviceNodeOptions(), ...(process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-    const agentChild = fork(agentBundle.file, [JSON.stringify(runtimeDir?.args ?? agentArgs)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const env = { ...process.env, ...serviceEnvironment() };
+    const agentChild = fork(agentBundle.file, [JSON.stringify(runtimeDir?.args ?? agentArgs)], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(agentChild);
     const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => agentBundle.remove());
     const ask = <T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> => {

@@ -18,6 +18,17 @@ const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_spac
 process.stdout.write(String(young));
 `;
 
+const ARENAS_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'malloc-arenas.ts');
+
+/** glibc malloc arenas after four threads allocated at once, in a child with `env` added. */
+function mallocArenas(env: Record<string, string>): number {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (!('MALLOC_ARENA_MAX' in env)) delete childEnv.MALLOC_ARENA_MAX;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ARENAS_FIXTURE], { env: childEnv, encoding: 'utf8', timeout: 30_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stderr.split('\n').filter((l) => /^Arena \d+:/.test(l)).length;
+}
+
 function youngGenerationAfterBurst(nodeOptions: string | undefined): number {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
@@ -44,5 +55,15 @@ describe('the Node options the agent service runs with', () => {
     const uncapped = youngGenerationAfterBurst(undefined);
     expect(capped).toBeLessThanOrEqual(2 * 2 * 1024 * 1024 + 64 * 1024);
     expect(uncapped).toBeGreaterThan(capped);
+  });
+
+  // MALLOC_ARENA_MAX is glibc's: elsewhere (macOS, Windows, musl) the variable means nothing.
+  const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime !== undefined;
+  if (!glibc) console.log('skipped: the MALLOC_ARENA_MAX check needs glibc');
+  it.skipIf(!glibc)('on Linux, keep every thread of the agent on one glibc malloc arena (MALLOC_ARENA_MAX), where threads allocating at once grow several', () => {
+    const arenaMax = /^Environment=MALLOC_ARENA_MAX=(\d+)$/m.exec(UNIT)?.[1];
+    expect(arenaMax).toBe('1');
+    expect(mallocArenas({ MALLOC_ARENA_MAX: arenaMax ?? '' })).toBe(1);
+    expect(mallocArenas({})).toBeGreaterThan(1);
   });
 });
