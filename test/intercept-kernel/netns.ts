@@ -117,7 +117,9 @@ export class AgentFixture {
    * installed), instead of kernel-agent.ts through tsx; `cloudEntry` likewise for its cloud.
    */
   static async start(ns: Netns, args: FixtureArgs, bundled?: { entry: string; cloudEntry: string }): Promise<{ fixture: AgentFixture; ready: FixtureMessage }> {
-    const node = bundled ? [process.execPath, bundled.entry] : [process.execPath, '--import', 'tsx', FIXTURE];
+    // Bundled (the benchmark): ZCC_BENCH_AGENT_NODE_ARGS adds node flags, e.g. "--cpu-prof".
+    const benchArgs = (process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const node = bundled ? [process.execPath, ...benchArgs, bundled.entry] : [process.execPath, '--import', 'tsx', FIXTURE];
     const child = spawn('ip', ['netns', 'exec', ns.name, ...node, JSON.stringify(args)], {
       cwd: REPO,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
