@@ -14,16 +14,23 @@ export function refuse(stream: ServerHttp2Stream, reason: ResetReason): void {
 
 /**
  * How the HTTP/2 client of a session resets one of its microtunnels without sending RST_STREAM:
- * it asks the server to (session.ts). Returns false when it cannot ask (no control channel,
- * the stream is closed already), and the caller resets the stream itself.
+ * it asks the server to (client-resets.ts). `ask` returns false when it cannot (no control
+ * channel, the stream is closed already), and the caller resets the stream itself.
  */
-export type PeerReset = (reason: ResetReason) => boolean;
+export interface PeerResetter {
+  ask(stream: Http2Stream, reason: ResetReason): boolean;
+}
 
-const peerResets = new WeakMap<Http2Stream, PeerReset>();
+/**
+ * Held on the stream itself (not in a WeakMap beside it): one property per microtunnel instead of
+ * an ephemeron entry, which V8 re-scans at every collection while the stream lives.
+ */
+const kPeerReset = Symbol('zcc.peerReset');
+type WithPeerReset = Http2Stream & { [kPeerReset]?: PeerResetter };
 
 /** Registers how a client stream is reset through its server (session.ts, at the open). */
-export function resetThroughPeer(stream: Http2Stream, reset: PeerReset): void {
-  peerResets.set(stream, reset);
+export function resetThroughPeer(stream: Http2Stream, resetter: PeerResetter): void {
+  (stream as WithPeerReset)[kPeerReset] = resetter;
 }
 
 /**
@@ -34,7 +41,7 @@ export function resetThroughPeer(stream: Http2Stream, reset: PeerReset): void {
  */
 export function resetMicrotunnel(stream: Http2Stream, reason: ResetReason): void {
   if (stream.destroyed || stream.closed) return;
-  if (peerResets.get(stream)?.(reason)) return;
+  if ((stream as WithPeerReset)[kPeerReset]?.ask(stream, reason)) return;
   sendReset(stream, reason);
 }
 
