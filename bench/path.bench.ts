@@ -20,7 +20,7 @@ import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, mibPe
 import { loadavg } from 'node:os';
 import { nofileLimit, PATH_HOSTS, PATH_PORTS, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, worldProcs, type World } from './world.js';
 
-const ROWS = ['path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct', 'path-idle-10k'] as const;
+const ROWS = ['path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct', 'path-reset', 'path-close', 'path-idle-10k'] as const;
 type Row = (typeof ROWS)[number];
 
 /** Targets of the issue, on this 2-core machine. */
@@ -32,6 +32,8 @@ const IDLE_CONNS = 10_000;
 const IDLE_CONCURRENCY = 256;
 const IDLE_SETTLE_MS = 1_500;
 const IDLE_ECHO_SAMPLE = 100;
+const CYCLES_PER_ROUND = 300;
+const CYCLE_WARMUP = 300;
 
 // ---------------------------------------------------------------------------------------------
 // Client side: SOCKS5 and direct connections
@@ -141,6 +143,30 @@ async function ttfbOnce(connect: Connect): Promise<number> {
   });
   s.destroy();
   return ms;
+}
+
+/**
+ * One microtunnel through the path to the echo app, proven established end to end (a byte
+ * echoed), then ended by the application: with an RST (`reset`: the agent resets the
+ * microtunnel, which goes through the edge to the connector as reset requests, protocol.md
+ * §5.3) or with a FIN, waiting for the echo app's FIN back (`close`).
+ */
+async function cycleOnce(connect: Connect, end: 'reset' | 'close'): Promise<void> {
+  const s = await connect();
+  s.write('z');
+  const b = await readExactly(s, 1);
+  if (b.toString() !== 'z') throw new Error(`cycle: echo answered ${b.toString('hex')}`);
+  if (end === 'reset') {
+    s.resetAndDestroy();
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    s.once('end', () => resolve());
+    s.once('error', reject);
+    s.resume();
+    s.end();
+  });
+  s.destroy();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +299,8 @@ const DESCRIPTION: Record<Row, string> = {
   'path-direct-tcp': 'the same download straight from the server over loopback TCP',
   'path-ttfb': 'small HTTP GET on a fresh connection through the path: TCP connect + SOCKS5 handshake + microtunnel open + request → first byte, serial',
   'path-ttfb-direct': 'the same GET straight to the server: TCP connect + request → first byte, serial',
+  'path-reset': 'microtunnel opened to an echo app (SOCKS5, one byte echoed), then reset by the application (RST): cycles per second, serial',
+  'path-close': 'the same microtunnel ended with a FIN both ways instead: cycles per second, serial',
   'path-idle-10k': 'agent resident memory (VmRSS) while holding idle tunneled connections, client in another process',
 };
 
@@ -286,7 +314,7 @@ export const pathBenchmark: Benchmark = {
     const wanted = ROWS.filter((r) => matchesOnly(r, opts.only));
     if (wanted.length === 0) return [];
     const want = (...rows: Row[]): boolean => rows.some((r) => wanted.includes(r));
-    const others = want('path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct');
+    const others = want('path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct', 'path-reset', 'path-close');
     // Every row measures the installed agent: `zcc agent`'s whole runtime, from a sealed state
     // (bench/world-runtime.ts). The memory row alone goes straight to its own world (below).
     let world = await startWorld({ runtime: true });
@@ -394,6 +422,54 @@ export const pathBenchmark: Benchmark = {
               sleepsPerOpen: perRoleSummary(sleeps[row], 1),
               loadAvg1mMax: round(maxLoad, 2),
               processes: row === 'path-ttfb' ? 'client | agent | edge + connector | server' : 'client | server',
+            },
+            description: DESCRIPTION[row],
+          });
+        }
+      }
+      if (want('path-reset', 'path-close')) {
+        // What a reset costs against a clean end: since stop 13 a reset of a client stream travels
+        // as a control message the server answers with RST_STREAM, where it was one frame. The
+        // next cycle starts while the last one's reset is still on its way, as with a browser that
+        // aborts page loads: the rate and the CPU per cycle include all of it.
+        const connect = viaPath(PATH_HOSTS.idle, PATH_PORTS.idle);
+        const ends = { 'path-reset': 'reset', 'path-close': 'close' } as const;
+        for (const row of ['path-reset', 'path-close'] as const) for (let i = 0; i < CYCLE_WARMUP; i++) await cycleOnce(connect, ends[row]);
+        const procs = worldProcs(world);
+        const rates: Record<'path-reset' | 'path-close', number[]> = { 'path-reset': [], 'path-close': [] };
+        const cpuUs: Record<'path-reset' | 'path-close', Record<string, number[]>> = { 'path-reset': {}, 'path-close': {} };
+        for (let i = 1; i <= opts.repeat; i++) {
+          for (const row of ['path-reset', 'path-close'] as const) {
+            maxLoad = Math.max(maxLoad, loadavg()[0] ?? 0);
+            const cpu0 = cpuOf(procs);
+            const t = startTimer();
+            for (let j = 0; j < CYCLES_PER_ROUND; j++) await cycleOnce(connect, ends[row]);
+            const perSec = CYCLES_PER_ROUND / (Number(t.ns()) / 1e9);
+            addPerUnit(cpuUs[row], cpu0, cpuOf(procs), CYCLES_PER_ROUND / 1e6);
+            rates[row].push(perSec);
+            opts.log(`  [path ${i}/${opts.repeat}] ${row}: ${perSec.toFixed(0)} cycles/s`);
+          }
+        }
+        // The agent's Z-Tunnel outlived the resets (nghttp2 tears a session down past 1,000
+        // RST_STREAMs from its client in a burst): one more microtunnel through it works.
+        await cycleOnce(connect, 'close');
+        for (const row of ['path-reset', 'path-close'] as const) {
+          if (!wanted.includes(row)) continue;
+          const base = row === 'path-reset' ? 'path-close' : 'path-reset';
+          out.push({
+            bench: row,
+            metric: 'cyclesPerSec',
+            value: round(median(rates[row]), 0),
+            unit: 'cycles/s',
+            better: 'higher',
+            baseline: base,
+            baselineValue: round(median(rates[base]), 0),
+            figures: {
+              pairedRatio: round(median(rates[row].map((v, i) => v / (rates[base][i] ?? Number.NaN))), 3),
+              cycles: CYCLES_PER_ROUND * opts.repeat,
+              cpuUsPerCycle: perRoleSummary(cpuUs[row], 0),
+              loadAvg1mMax: round(maxLoad, 2),
+              processes: 'client | agent | edge + connector | server',
             },
             description: DESCRIPTION[row],
           });
