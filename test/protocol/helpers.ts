@@ -5,9 +5,10 @@ import tls from 'node:tls';
 import { silentLogger, type Logger } from '../../src/common/log.js';
 import { makeHello } from '../../src/protocol/control-channel.js';
 import type { HelloMessage } from '../../src/protocol/control-messages.js';
+import { encodeFrame } from '../../src/protocol/frame-codec.js';
 import { ZTunnelSession, type SessionOptions } from '../../src/protocol/session.js';
 import { tunnelClientOptions, tunnelServerOptions, type TlsIdentity } from '../../src/protocol/tls.js';
-import { CAPABILITIES } from '../../src/protocol/version.js';
+import { CAPABILITIES, CONTROL_PATH } from '../../src/protocol/version.js';
 
 export interface SocketPair<S extends net.Socket = net.Socket> {
   client: S;
@@ -124,4 +125,20 @@ export function hpackLiterals(headers: Record<string, string>): Buffer {
     parts.push(Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value));
   }
   return Buffer.concat(parts);
+}
+
+/** A raw client's first frames: the preface, empty SETTINGS and the control stream's HEADERS (stream 1). */
+export function rawSessionStart(): Buffer[] {
+  return [H2_PREFACE, h2Frame(H2.SETTINGS, 0, 0), h2Frame(H2.HEADERS, H2.END_HEADERS, 1, hpackLiterals({ ':method': 'POST', ':scheme': 'http', ':path': CONTROL_PATH, ':authority': 'x' }))];
+}
+
+/** The raw client's hello, as DATA on the control stream. */
+export function rawHello(): Buffer {
+  return h2Frame(H2.DATA, 0, 1, encodeFrame(makeHello('agent', [], 'raw')));
+}
+
+/** A microtunnel open (CONNECT) on stream `id`; `endStream` also ends the stream's data. */
+export function rawOpen(id: number, authority: string, tag: number, endStream = false): Buffer {
+  const flags = H2.END_HEADERS | (endStream ? H2.END_STREAM : 0);
+  return h2Frame(H2.HEADERS, flags, id, hpackLiterals({ ':method': 'CONNECT', ':authority': authority, 'zcc-tag': String(tag), 'zcc-proto': 'tcp' }));
 }

@@ -9,12 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { makeHello } from '../../src/protocol/control-channel.js';
 import type { ControlMessage } from '../../src/protocol/control-messages.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
-import { encodeFrame } from '../../src/protocol/frame-codec.js';
 import { MicrotunnelError, type MicrotunnelOpen } from '../../src/protocol/microtunnel-open.js';
 import { resetMicrotunnel, resetReasonOf } from '../../src/protocol/microtunnel-reset.js';
 import { ZTunnelSession, type IncomingMicrotunnel } from '../../src/protocol/session.js';
-import { CONTROL_PATH, PROTOCOL_VERSION } from '../../src/protocol/version.js';
-import { closeServer, H2, H2_PREFACE, h2Frame, hpackLiterals, listen, readAll, sessionOptions, sessionPair, tcpPair, type SessionPair } from './helpers.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/version.js';
+import { closeServer, H2, h2Frame, listen, rawHello, rawOpen, rawSessionStart, readAll, sessionOptions, sessionPair, tcpPair, type SessionPair } from './helpers.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -222,11 +221,9 @@ describe('graceful close', () => {
       // Hello, a microtunnel left open, then GOAWAY: the server drains, and nothing ever comes.
       raw.write(
         Buffer.concat([
-          H2_PREFACE,
-          h2Frame(H2.SETTINGS, 0, 0),
-          h2Frame(H2.HEADERS, H2.END_HEADERS, 1, hpackLiterals({ ':method': 'POST', ':scheme': 'http', ':path': CONTROL_PATH, ':authority': 'x' })),
-          h2Frame(H2.DATA, 0, 1, encodeFrame(makeHello('agent', [], 'raw'))),
-          h2Frame(H2.HEADERS, H2.END_HEADERS, 3, hpackLiterals({ ':method': 'CONNECT', ':authority': 'a.apps.test:1', 'zcc-tag': '9', 'zcc-proto': 'tcp' })),
+          ...rawSessionStart(),
+          rawHello(),
+          rawOpen(3, 'a.apps.test:1', 9),
           h2Frame(H2.GOAWAY, 0, 0, Buffer.alloc(8)),
         ]),
       );
@@ -282,13 +279,11 @@ describe('bad opens before hello', () => {
     c.on('data', () => undefined);
     c.write(
       Buffer.concat([
-        H2_PREFACE,
-        h2Frame(H2.SETTINGS, 0, 0),
-        h2Frame(H2.HEADERS, H2.END_HEADERS, 1, hpackLiterals({ ':method': 'POST', ':scheme': 'http', ':path': CONTROL_PATH, ':authority': 'x' })),
+        ...rawSessionStart(),
         // The microtunnel overtakes the hello.
-        h2Frame(H2.HEADERS, H2.END_HEADERS | H2.END_STREAM, 3, hpackLiterals({ ':method': 'CONNECT', ':authority': 'a.apps.test:1', 'zcc-tag': '1', 'zcc-proto': 'tcp' })),
-        h2Frame(H2.DATA, 0, 1, encodeFrame(makeHello('agent', [], 'raw'))),
-        h2Frame(H2.HEADERS, H2.END_HEADERS | H2.END_STREAM, 5, hpackLiterals({ ':method': 'CONNECT', ':authority': 'b.apps.test:2', 'zcc-tag': '2', 'zcc-proto': 'tcp' })),
+        rawOpen(3, 'a.apps.test:1', 1, true),
+        rawHello(),
+        rawOpen(5, 'b.apps.test:2', 2, true),
       ]),
     );
     await server.ready();
