@@ -1,7 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { createLogger, type Logger } from '../../src/common/log.js';
+import type { ProxyOptions } from '../../src/agent/intercept/proxy-core.js';
 import { DialError, DIAL_FAILURES, type DialFailure, type DialTarget, type Dialer } from '../../src/agent/intercept/dialer.js';
 
 export const APP_PAGE = 'hello from app.test.internal\n';
@@ -102,6 +104,47 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_0
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** What a proxy front's tests work with; the fields are set by the hooks useProxyTestBed registers. */
+export interface ProxyTestBed<P> {
+  echo: Backend;
+  app: Backend;
+  dialer: TestDialer;
+  proxy: P;
+  port: number;
+  lines: LogLine[];
+}
+
+/**
+ * The fixture of a proxy front's test file: an echo server and an HTTP app for the whole file,
+ * and for each test a fresh dialer (app.test.internal and echo.test.internal routed to them,
+ * plus `echoNames`), front and in-memory log. Call it at the top level of the file.
+ */
+export function useProxyTestBed<P extends { start(addr: { host: string; port: number }): Promise<{ port: number }>; close(): Promise<void> }>(
+  make: (opts: ProxyOptions) => P,
+  echoNames: readonly string[],
+): ProxyTestBed<P> {
+  const bed = {} as ProxyTestBed<P>;
+  beforeAll(async () => {
+    [bed.echo, bed.app] = await Promise.all([startEcho(), startHttpApp()]);
+  });
+  afterAll(async () => {
+    await Promise.all([bed.echo.close(), bed.app.close()]);
+  });
+  beforeEach(async () => {
+    bed.dialer = new TestDialer();
+    bed.dialer.routes.set('app.test.internal', bed.app.port);
+    for (const name of ['echo.test.internal', ...echoNames]) bed.dialer.routes.set(name, bed.echo.port);
+    const m = memoryLogger();
+    bed.lines = m.lines;
+    bed.proxy = make({ dialer: bed.dialer.dial, log: m.log, handshakeTimeoutMs: 2_000, dialTimeoutMs: 300 });
+    bed.port = (await bed.proxy.start({ host: '127.0.0.1', port: 0 })).port;
+  });
+  afterEach(async () => {
+    await bed.proxy.close();
+  });
+  return bed;
 }
 
 export * from './clients.js';

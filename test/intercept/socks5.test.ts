@@ -1,55 +1,14 @@
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Socks5Server, SocksReply, socksReplyFor } from '../../src/agent/intercept/socks5.js';
 import { DIAL_FAILURES } from '../../src/agent/intercept/dialer.js';
-import {
-  APP_PAGE,
-  type Backend,
-  type LogLine,
-  Reader,
-  TestDialer,
-  connect,
-  curl,
-  memoryLogger,
-  socksGreeting,
-  socksRequest,
-  startEcho,
-  startHttpApp,
-  viaSocks,
-  waitFor,
-} from './helpers.js';
+import { APP_PAGE, Reader, connect, curl, socksGreeting, socksRequest, useProxyTestBed, viaSocks, waitFor } from './helpers.js';
 
-let echo: Backend;
-let app: Backend;
-let dialer: TestDialer;
-let proxy: Socks5Server;
-let port: number;
-let lines: LogLine[];
-
-beforeAll(async () => {
-  [echo, app] = await Promise.all([startEcho(), startHttpApp()]);
-});
-afterAll(async () => {
-  await Promise.all([echo.close(), app.close()]);
-});
-beforeEach(async () => {
-  dialer = new TestDialer();
-  dialer.routes.set('app.test.internal', app.port);
-  dialer.routes.set('echo.test.internal', echo.port);
-  dialer.routes.set('10.1.2.3', echo.port);
-  dialer.routes.set('fd00::1', echo.port);
-  const m = memoryLogger();
-  lines = m.lines;
-  proxy = new Socks5Server({ dialer: dialer.dial, log: m.log, handshakeTimeoutMs: 2_000, dialTimeoutMs: 300 });
-  port = (await proxy.start({ host: '127.0.0.1', port: 0 })).port;
-});
-afterEach(async () => {
-  await proxy.close();
-});
+const bed = useProxyTestBed((o) => new Socks5Server(o), ['10.1.2.3', 'fd00::1']);
 
 /** Sends raw bytes, half-closes, and collects whatever the server answers before closing. */
 async function exchangeRaw(bytes: Uint8Array): Promise<Buffer> {
-  const sock = await connect(port);
+  const sock = await connect(bed.port);
   const chunks: Buffer[] = [];
   sock.on('data', (c: Buffer) => chunks.push(c));
   const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
@@ -61,55 +20,55 @@ async function exchangeRaw(bytes: Uint8Array): Promise<Buffer> {
 
 describe('Socks5Server with curl', () => {
   it('fetches a private app by name (remote resolution)', async () => {
-    const r = await curl(['--socks5-hostname', `127.0.0.1:${port}`, 'http://app.test.internal/']);
+    const r = await curl(['--socks5-hostname', `127.0.0.1:${bed.port}`, 'http://app.test.internal/']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(APP_PAGE);
-    expect(dialer.targets).toEqual([{ host: 'app.test.internal', port: 80 }]);
-    await waitFor(() => proxy.counters.bytesDown > 0 && proxy.counters.active === 0, 'splice to finish');
-    expect(proxy.counters.accepted).toBe(1);
-    expect(proxy.counters.established).toBe(1);
+    expect(bed.dialer.targets).toEqual([{ host: 'app.test.internal', port: 80 }]);
+    await waitFor(() => bed.proxy.counters.bytesDown > 0 && bed.proxy.counters.active === 0, 'splice to finish');
+    expect(bed.proxy.counters.accepted).toBe(1);
+    expect(bed.proxy.counters.established).toBe(1);
   });
 
   it('refuses an unknown name: curl exits 97 and the reason is logged', async () => {
-    const r = await curl(['--socks5-hostname', `127.0.0.1:${port}`, 'http://nope.test.internal/']);
+    const r = await curl(['--socks5-hostname', `127.0.0.1:${bed.port}`, 'http://nope.test.internal/']);
     expect(r.code).toBe(97);
-    expect(proxy.counters.failed['not-an-app']).toBe(1);
-    const line = lines.find((l) => l.msg === 'connection failed');
+    expect(bed.proxy.counters.failed['not-an-app']).toBe(1);
+    const line = bed.lines.find((l) => l.msg === 'connection failed');
     expect(line).toMatchObject({ reason: 'not-an-app', host: 'nope.test.internal', port: 80 });
   });
 });
 
 describe('Socks5Server replies', () => {
   it.each(DIAL_FAILURES.map((r) => [r, socksReplyFor(r)] as const))('maps %s to reply 0x0%d', async (reason, code) => {
-    const { sock, reader } = await viaSocks(port, `${reason}.fail.test.internal`, 443).then((c) => {
+    const { sock, reader } = await viaSocks(bed.port, `${reason}.fail.test.internal`, 443).then((c) => {
       expect(c.code).toBe(code);
       return c;
     });
     await reader.end();
     sock.destroy();
-    expect(proxy.counters.failed[reason]).toBe(1);
-    expect(lines.some((l) => l.reason === reason)).toBe(true);
+    expect(bed.proxy.counters.failed[reason]).toBe(1);
+    expect(bed.lines.some((l) => l.reason === reason)).toBe(true);
   });
 
   it('maps a dialer that never answers to TTL expired (0x06) after the dial deadline', async () => {
-    const { code } = await viaSocks(port, 'hang.test.internal', 443);
+    const { code } = await viaSocks(bed.port, 'hang.test.internal', 443);
     expect(code).toBe(SocksReply.ttlExpired);
-    expect(proxy.counters.failed.timeout).toBe(1);
+    expect(bed.proxy.counters.failed.timeout).toBe(1);
   });
 
   it('passes IPv4 and IPv6 literals to the dialer as host strings', async () => {
-    const v4 = await viaSocks(port, '10.1.2.3', 7);
+    const v4 = await viaSocks(bed.port, '10.1.2.3', 7);
     expect(v4.code).toBe(0);
     v4.sock.destroy();
-    const sock = await connect(port);
+    const sock = await connect(bed.port);
     const reader = new Reader(sock);
     const v6 = Buffer.from([5, 1, 0, 4, 0xfd, 0, ...Array<number>(13).fill(0), 1, 0, 7]);
     sock.write(Buffer.concat([socksGreeting(), v6]));
     expect([...(await reader.read(12))].slice(0, 4)).toEqual([5, 0, 5, 0]);
     sock.end('v6 ok');
     expect((await reader.end()).toString()).toBe('v6 ok');
-    expect(dialer.targets).toEqual([
+    expect(bed.dialer.targets).toEqual([
       { host: '10.1.2.3', port: 7 },
       { host: 'fd00::1', port: 7 },
     ]);
@@ -135,29 +94,29 @@ describe('Socks5Server replies', () => {
     expect([...truncated.subarray(0, 4)]).toEqual([5, 0, 5, SocksReply.generalFailure]);
     const badName = await exchangeRaw(Buffer.concat([socksGreeting(), socksRequest('bad name\u0000', 80)]));
     expect(badName[3]).toBe(SocksReply.generalFailure);
-    expect(proxy.counters.failed['bad-request']).toBe(4);
-    const ok = await viaSocks(port, 'echo.test.internal', 7);
+    expect(bed.proxy.counters.failed['bad-request']).toBe(4);
+    const ok = await viaSocks(bed.port, 'echo.test.internal', 7);
     expect(ok.code).toBe(0);
     ok.sock.destroy();
   });
 
   it('closes clients that stay silent past the handshake timeout', async () => {
-    await proxy.close();
-    proxy = new Socks5Server({ dialer: dialer.dial, handshakeTimeoutMs: 150 });
-    port = (await proxy.start({ host: '127.0.0.1', port: 0 })).port;
-    const sock = await connect(port);
+    await bed.proxy.close();
+    bed.proxy = new Socks5Server({ dialer: bed.dialer.dial, handshakeTimeoutMs: 150 });
+    bed.port = (await bed.proxy.start({ host: '127.0.0.1', port: 0 })).port;
+    const sock = await connect(bed.port);
     const reader = new Reader(sock);
     sock.write(Buffer.from([5])); // a started but never finished greeting
     await reader.end(); // our side is half-open, so the server's close shows up as FIN
     sock.destroy();
-    expect(proxy.counters.failed['handshake-timeout']).toBe(1);
-    await waitFor(() => proxy.counters.active === 0, 'server side to close');
+    expect(bed.proxy.counters.failed['handshake-timeout']).toBe(1);
+    await waitFor(() => bed.proxy.counters.active === 0, 'server side to close');
   });
 });
 
 describe('Socks5Server early data', () => {
   it('keeps bytes pipelined with the greeting and request, in order', async () => {
-    const sock = await connect(port);
+    const sock = await connect(bed.port);
     const reader = new Reader(sock);
     sock.write(Buffer.concat([socksGreeting(), socksRequest('echo.test.internal', 7), Buffer.from('early|')]));
     expect([...(await reader.read(12))].slice(0, 4)).toEqual([5, 0, 5, 0]);
@@ -166,7 +125,7 @@ describe('Socks5Server early data', () => {
   });
 
   it('honours a client FIN sent together with the request, before any reply', async () => {
-    const sock = await connect(port);
+    const sock = await connect(bed.port);
     const reader = new Reader(sock);
     sock.end(Buffer.concat([socksGreeting(), socksRequest('echo.test.internal', 7), Buffer.from('fire and forget')]));
     expect([...(await reader.read(12))].slice(0, 4)).toEqual([5, 0, 5, 0]);
@@ -175,13 +134,13 @@ describe('Socks5Server early data', () => {
 
   it('keeps bytes sent while the dial is still in progress', async () => {
     let open: () => void = () => undefined;
-    dialer.gate = new Promise<void>((resolve) => (open = resolve));
-    const sock = await connect(port);
+    bed.dialer.gate = new Promise<void>((resolve) => (open = resolve));
+    const sock = await connect(bed.port);
     const reader = new Reader(sock);
     sock.write(socksGreeting());
     await reader.read(2);
     sock.write(Buffer.concat([socksRequest('echo.test.internal', 7), Buffer.from('one|')]));
-    await waitFor(() => dialer.targets.length === 1, 'dial to start');
+    await waitFor(() => bed.dialer.targets.length === 1, 'dial to start');
     await new Promise<void>((resolve) => sock.write('two|', () => resolve()));
     sock.end('three');
     open();
@@ -205,21 +164,21 @@ describe('Socks5Server robustness', () => {
       }),
       { numRuns: 150 },
     );
-    const ok = await viaSocks(port, 'echo.test.internal', 7);
+    const ok = await viaSocks(bed.port, 'echo.test.internal', 7);
     expect(ok.code).toBe(0);
     ok.sock.end('still alive');
     expect((await ok.reader.end()).toString()).toBe('still alive');
-    await waitFor(() => proxy.counters.active === 0, 'all connections to close');
+    await waitFor(() => bed.proxy.counters.active === 0, 'all connections to close');
   });
 
   it('close() resets live tunnels and destroys their remote streams', async () => {
-    const { sock, reader, code } = await viaSocks(port, 'echo.test.internal', 7);
+    const { sock, reader, code } = await viaSocks(bed.port, 'echo.test.internal', 7);
     expect(code).toBe(0);
     sock.write('ping');
     expect((await reader.read(4)).toString()).toBe('ping');
-    await proxy.close();
+    await bed.proxy.close();
     await expect(reader.end()).rejects.toMatchObject({ code: 'ECONNRESET' });
-    await waitFor(() => dialer.dialed[0]?.destroyed === true, 'remote stream to be destroyed');
-    expect(proxy.counters.active).toBe(0);
+    await waitFor(() => bed.dialer.dialed[0]?.destroyed === true, 'remote stream to be destroyed');
+    expect(bed.proxy.counters.active).toBe(0);
   });
 });
