@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
+import { tierUpEarly } from '../common/jit-tiering.js';
 import { createLogger } from '../common/log.js';
 import { createAgentClient } from '../common/localapi-client.js';
 import { localApiSocket } from './status.js';
-import { tierUpEarly } from '../common/jit-tiering.js';
 
 // Each command loads its own code when it runs (dynamic imports below): `zcc agent`, the long
 // running process, then holds no reference cloud, SAML, CA or demo code. The cloud side alone

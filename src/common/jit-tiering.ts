@@ -8,9 +8,10 @@ import { setFlagsFromString } from 'node:v8';
  * stitch, splice, close) runs a few times per connection, so under the default a function of it
  * is optimised only after ~1,800 connections (a connection-sized function measured 1,757 calls;
  * 116 at this budget, test/runtime/jit-tiering.test.ts). An agent that opens a few connections a
- * minute would run that code in V8's interpreter for hours. Measured in `path-ttfb`, interleaved
- * pairs: CPU per connection -20 to -30 % in the agent and in the edge + connector, time to first
- * byte -0.3 to -0.4 ms (bench/README.md, stop 14). The price: about twice as many functions get
+ * minute would run that code in V8's interpreter for hours. Measured in `path-ttfb` and
+ * `intercept-ttfb`, interleaved pairs: CPU per connection -15 to -28 % in the agent and -15 to
+ * -20 % in the edge + connector, time to first byte 0.1-0.4 ms less (bench/README.md, stop 14;
+ * the host's noise is of the same size). The price: about twice as many functions get
  * optimised (724 against 344 over a bench run) with more deoptimisations on the way (104 against
  * 35), a few milliseconds of background compiling in the first minutes.
  */
