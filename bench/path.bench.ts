@@ -68,7 +68,7 @@ function readExactly(s: net.Socket, n: number): Promise<Buffer> {
   });
 }
 
-function connectTcp(port: number): Promise<net.Socket> {
+export function connectTcp(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
     s.once('error', reject);
@@ -126,7 +126,7 @@ async function bulkOnce(connect: Connect, bytes: number, sha: boolean): Promise<
 const GET = Buffer.from(`GET / HTTP/1.1\r\nHost: ${PATH_HOSTS.http}\r\nConnection: close\r\n\r\n`);
 
 /** One small HTTP GET on a fresh connection: ms from connect to the first response byte. */
-async function ttfbOnce(connect: Connect): Promise<number> {
+export async function ttfbOnce(connect: Connect): Promise<number> {
   const t = startTimer();
   const s = await connect();
   s.write(GET);

@@ -9,12 +9,13 @@
 // append it to REGISTRY below. Each row must carry a baseline measured in the same run.
 import { ratioOf, toJsonRecord, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { dnsBenchmark } from './dns.bench.js';
+import { hopsBenchmark } from './hops.bench.js';
 import { interceptBenchmark } from './intercept.bench.js';
 import { muxBenchmark } from './mux.bench.js';
 import { pathBenchmark } from './path.bench.js';
 import { policyBenchmark } from './policy.bench.js';
 
-export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark, dnsBenchmark, pathBenchmark, policyBenchmark];
+export const REGISTRY: readonly Benchmark[] = [muxBenchmark, interceptBenchmark, dnsBenchmark, pathBenchmark, hopsBenchmark, policyBenchmark];
 
 interface Cli {
   json: boolean;
