@@ -3,7 +3,8 @@ import { basename, join } from 'node:path';
 import { build } from 'esbuild';
 import { SEA_BUNDLE_OPTIONS } from '../scripts/build-agent-sea.js';
 
-const CACHE = new URL('../node_modules/.cache/zcc-bench/', import.meta.url).pathname;
+/** Where the benchmark keeps what it builds (bundles, the C relay of `hops`). */
+export const BENCH_CACHE = new URL('../node_modules/.cache/zcc-bench/', import.meta.url).pathname;
 
 /**
  * Bundles a TypeScript entry and the sources it imports into one ESM file (packages stay
@@ -13,7 +14,7 @@ const CACHE = new URL('../node_modules/.cache/zcc-bench/', import.meta.url).path
  * not spend per connection.
  */
 export async function bundleEntry(entry: string, opts: { like?: 'sea' } = {}): Promise<{ file: string; remove(): void }> {
-  const dir = join(CACHE, `${process.pid}-${basename(entry).replace(/\W/g, '_')}`);
+  const dir = join(BENCH_CACHE, `${process.pid}-${basename(entry).replace(/\W/g, '_')}`);
   mkdirSync(dir, { recursive: true });
   const sea = opts.like === 'sea';
   const file = join(dir, basename(entry).replace(/\.ts$/, sea ? '.cjs' : '.mjs'));

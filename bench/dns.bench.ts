@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import type { LoadRequest, LoadResult } from './dns-load.js';
-import { forkTs, matchesOnly, median, nextMessage, round, stopChild, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { forkTs, isMessage, matchesOnly, median, nextMessage, round, stopChild, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { APP_DOMAIN, startWorld, type World } from './world.js';
 
 const ROWS = ['dns-app', 'dns-forwarded', 'dns-forwarded-uncached', 'dns-dnsmasq', 'dns-dnsmasq-forwarded', 'dns-dnsmasq-uncached'] as const;
@@ -168,7 +168,7 @@ export const dnsBenchmark: Benchmark = {
       world = await startWorld({ dnsUpstreams: [`127.0.0.1:${dnsmasq.port}`] });
       const agentPort = world.agent.dnsPort ?? 0;
       gen = forkTs(new URL('./dns-load.ts', import.meta.url).pathname);
-      await nextMessage(gen, (m): m is { type: 'load-ready' } => (m as { type?: string }).type === 'load-ready');
+      await nextMessage(gen, isMessage<{ type: 'load-ready' }>('load-ready'));
       const target = (row: Row): Omit<LoadRequest, 'type' | 'window' | 'seconds' | 'warmupSeconds'> => {
         const c = CASES[row];
         const agent = c.server === 'agent';

@@ -15,8 +15,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { bundleEntry } from './bundle.js';
-import { forkTs, matchesOnly, nextMessage, percentile, round, stopChild, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { BENCH_CACHE, bundleEntry } from './bundle.js';
+import { forkTs, isMessage, matchesOnly, nextMessage, percentile, round, stopChild, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { connectTcp, ttfbOnce } from './path.bench.js';
 import type { AppsReady } from './world-apps.js';
 
@@ -26,7 +26,6 @@ const HOPS = 3;
 const PER_ROUND = 300;
 const WARMUP = 500;
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
-const CACHE = here('../node_modules/.cache/zcc-bench');
 
 const DESCRIPTION: Record<Row, string> = {
   'hops-node-3': 'small HTTP GET on a fresh connection through 3 plain TCP relays in Node (net sockets piped), each its own process: connect → first byte, serial',
@@ -36,8 +35,8 @@ const DESCRIPTION: Record<Row, string> = {
 
 /** Builds the C relay; undefined (and why) when there is no compiler. */
 function buildCRelay(log: (s: string) => void): string | undefined {
-  mkdirSync(CACHE, { recursive: true });
-  const out = join(CACHE, 'tcp-relay');
+  mkdirSync(BENCH_CACHE, { recursive: true });
+  const out = join(BENCH_CACHE, 'tcp-relay');
   const r = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', out, here('./native/tcp-relay.c')], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     log(`  [hops] hops-c-3 skipped: cannot build the C relay (${r.error?.message ?? r.stderr.trim()})`);
@@ -69,13 +68,13 @@ export const hopsBenchmark: Benchmark = {
     try {
       const apps = forkTs(here('./world-apps.ts'));
       children.push(apps);
-      const { ports } = await nextMessage(apps, (m): m is AppsReady => (m as { type?: string }).type === 'apps');
+      const { ports } = await nextMessage(apps, isMessage<AppsReady>('apps'));
       // Each chain ends at the app: relay 1 → relay 2 → relay 3 → app.
       let nodePort = ports.http;
       for (let i = 0; i < HOPS; i++) {
         const relay = fork(relayBundle.file, [String(nodePort)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
         children.push(relay);
-        nodePort = (await nextMessage(relay, (m): m is { type: 'relay'; port: number } => (m as { type?: string }).type === 'relay')).port;
+        nodePort = (await nextMessage(relay, isMessage<{ type: 'relay'; port: number }>('relay'))).port;
       }
       const binary = wanted.includes('hops-c-3') ? buildCRelay(opts.log) : undefined;
       let cPort: number | undefined;

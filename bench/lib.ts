@@ -325,6 +325,12 @@ export function forkTs(modulePath: string, args: string[] = []): ChildProcess {
   });
 }
 
+/** An IPC message guard: accepts the messages whose `type` is `type`. */
+export const isMessage =
+  <T extends { type: string }>(type: T['type']) =>
+  (m: unknown): m is T =>
+    typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+
 /** Waits for the next IPC message of a child accepted by `accept`; rejects if the child dies. */
 export function nextMessage<T>(child: ChildProcess, accept: (m: unknown) => m is T, timeoutMs = 120_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -15,7 +15,7 @@ import { openAgentState } from '../src/agent/identity/agent-state.js';
 import { deviceFingerprint } from '../src/agent/identity/fingerprint.js';
 import { enrollWithToken } from '../src/agent/identity/token-enroll.js';
 import { bundleEntry } from './bundle.js';
-import { forkTs, nextMessage, stopChild } from './lib.js';
+import { forkTs, isMessage, nextMessage, stopChild } from './lib.js';
 import type { AgentMemory, AgentReady } from './agent-memory.js';
 import type { AgentArgs } from './world-agent.js';
 import type { AppsCounts, AppsReady } from './world-apps.js';
@@ -48,7 +48,7 @@ export async function tsxLoaderKiB(): Promise<number> {
   const idle = 'process.send({ type: "up" }); process.on("message", () => process.exit(0));';
   const rss = async (execArgv: string[]): Promise<number> => {
     const c = spawn(process.execPath, [...execArgv, '-e', idle], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    await nextMessage(c, (m): m is { type: 'up' } => (m as { type?: string }).type === 'up');
+    await nextMessage(c, isMessage<{ type: 'up' }>('up'));
     await new Promise((r) => setTimeout(r, 500));
     const kib = procMemory(c.pid ?? 0).rssKiB;
     await stopChild(c);
@@ -74,18 +74,13 @@ export interface World {
   stop(): Promise<void>;
 }
 
-const is =
-  <T extends { type: string }>(type: T['type']) =>
-  (m: unknown): m is T =>
-    typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
-
 export async function startWorld(opts: { dnsUpstreams?: string[]; runtime?: boolean } = {}): Promise<World> {
   const started: ChildProcess[] = [];
   const cleanups: Array<() => void> = [];
   try {
     const appsChild = forkTs(here('./world-apps.ts'));
     started.push(appsChild);
-    const apps = await nextMessage(appsChild, is<AppsReady>('apps'));
+    const apps = await nextMessage(appsChild, isMessage<AppsReady>('apps'));
     const at = (port: number): string => `127.0.0.1:${port}`;
     const cloudArgs: CloudArgs = {
       segments: [
@@ -110,7 +105,7 @@ export async function startWorld(opts: { dnsUpstreams?: string[]; runtime?: bool
     const cloudBundle = await bundle('world-cloud.ts');
     const cloudChild = fork(cloudBundle.file, [JSON.stringify(cloudArgs)], { execArgv: cloudExecArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(cloudChild);
-    const cloud = await nextMessage(cloudChild, is<CloudReady>('cloud')).finally(() => cloudBundle.remove());
+    const cloud = await nextMessage(cloudChild, isMessage<CloudReady>('cloud')).finally(() => cloudBundle.remove());
     const identity = await enrollWithToken({
       tenant: cloud.tenant,
       token: cloud.token,
@@ -130,9 +125,9 @@ export async function startWorld(opts: { dnsUpstreams?: string[]; runtime?: bool
     const env = { ...process.env, ...serviceEnvironment() };
     const agentChild = fork(agentBundle.file, [JSON.stringify(runtimeDir?.args ?? agentArgs)], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     started.push(agentChild);
-    const agent = await nextMessage(agentChild, is<AgentReady>('agent')).finally(() => agentBundle.remove());
+    const agent = await nextMessage(agentChild, isMessage<AgentReady>('agent')).finally(() => agentBundle.remove());
     const ask = <T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> => {
-      const p = nextMessage(child, is<T>(type), 30_000);
+      const p = nextMessage(child, isMessage<T>(type), 30_000);
       child.send({ type });
       return p;
     };
