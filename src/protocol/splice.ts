@@ -77,6 +77,8 @@ class SpliceState implements Splice, SpliceCounters {
   downDstFinished = false;
   downWaiting = false;
   downDone = false;
+  /** Tunnel data has reached the local socket in this event-loop turn (see onRemoteData). */
+  inTurn = false;
   /** The local socket is corked until the end of this event-loop turn (see onRemoteData). */
   corked = false;
   result: SpliceResult | null = null;
@@ -215,17 +217,20 @@ function onRemoteDrain(this: Spliced): void {
 }
 
 /**
- * Tunnel → client. An HTTP/2 stream delivers a TLS read as several chunks in one turn; the
- * client socket is corked for the rest of the turn so they leave in one writev, not one write
- * system call each.
+ * Tunnel → client. An HTTP/2 stream delivers a TLS read as several chunks in one turn. The
+ * first is written at once (a response's first bytes should not wait for the rest of the
+ * turn's events); the client socket is then corked for the rest of the turn so the others
+ * leave in one writev, not one write system call each.
  */
 function onRemoteData(this: Spliced, chunk: Buffer): void {
   const s = this[kSplice] as SpliceState;
   s.bytesDown += chunk.length;
-  if (!s.corked) {
+  if (!s.inTurn) {
+    s.inTurn = true;
+    setImmediate(endTurn, s);
+  } else if (!s.corked) {
     s.corked = true;
     s.local.cork();
-    setImmediate(uncorkLocal, s);
   }
   if (written(s.local.write(chunk), s.local) && !s.downWaiting) {
     s.downWaiting = true;
@@ -234,7 +239,8 @@ function onRemoteData(this: Spliced, chunk: Buffer): void {
   }
 }
 
-function uncorkLocal(s: SpliceState): void {
+function endTurn(s: SpliceState): void {
+  s.inTurn = false;
   s.uncork();
 }
 

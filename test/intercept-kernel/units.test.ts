@@ -98,6 +98,15 @@ describe('app ports', () => {
     expect(portIn(appPorts(segs, 'git.corp.test', 'udp'), 53)).toBe(true);
     expect(appPorts(segs, 'corp.test', 'tcp')).toEqual([]);
   });
+  it('works a name out once per segment list and protocol (asked for every connection)', () => {
+    const tcp = appPorts(segs, 'Git.Corp.Test.', 'tcp');
+    expect(appPorts(segs, 'git.corp.test', 'tcp')).toBe(tcp);
+    expect(appPorts(segs, 'git.corp.test', 'udp')).toEqual([{ from: 53, to: 53 }]);
+    // Another list (a new segments revision) is worked out afresh.
+    const next = [segs[1] as AppSegment];
+    expect(appPorts(next, 'git.corp.test', 'tcp')).toEqual([{ from: 22, to: 22 }]);
+    expect(appPorts(segs, 'git.corp.test', 'tcp')).toBe(tcp);
+  });
 });
 
 describe('timeouts', () => {

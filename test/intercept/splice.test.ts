@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { PassThrough } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { splice, type SpliceResult } from '../../src/protocol/splice.js';
+import { nextTurn, recordWrites } from '../helpers/write-turns.js';
 import { Reader, connect, memoryLogger, startTcp, waitFor, type Backend } from './helpers.js';
 
 /** A real client ↔ proxy TCP pair: `client` is the application, `local` the accepted socket. */
@@ -63,6 +64,23 @@ describe('splice', () => {
     await expect(reader.end()).rejects.toMatchObject({ code: 'ECONNRESET' });
     expect(remote.errored).toBe(err);
     expect((await s.done).outcome).toBe('aborted');
+  });
+
+  it("writes a turn's first tunnel chunk to the client at once and the rest of the turn in one writev", async () => {
+    const { client, local, close } = await socketPair();
+    cleanups.push(close);
+    const remote = new Duplex({ read: () => undefined, write: (_c, _e, cb) => cb() });
+    splice(local, remote, memoryLogger().log);
+    await nextTurn(); // the splice resumes its streams on the next tick
+    const writes = recordWrites(local);
+    const reader = new Reader(client);
+    for (const part of ['first', '|second', '|third']) remote.push(part);
+    // The first chunk did not wait for the end of the turn: a response's first bytes go out
+    // as soon as they arrive.
+    expect(writes).toEqual([1]);
+    await nextTurn();
+    expect(writes).toEqual([1, 2]);
+    expect((await reader.read(18)).toString()).toBe('first|second|third');
   });
 
   it('applies backpressure: a stalled tunnel stalls the client instead of filling memory', async () => {

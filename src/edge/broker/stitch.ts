@@ -19,24 +19,32 @@ export interface StitchCounters {
  */
 function forward(src: Http2Stream, dst: Http2Stream, count: (n: number) => void, failed: () => boolean): void {
   let waiting = false;
+  let inTurn = false;
   let corked = false;
   const onDrain = (): void => {
     waiting = false;
     src.resume();
   };
-  // A TLS read arrives as several DATA chunks in one turn: the sink is corked for the rest of
-  // the turn, so they reach HTTP/2 as one write (one _writev), not one write request each.
-  const uncork = (): void => {
+  const endTurn = (): void => {
+    inTurn = false;
+    if (!corked) return;
     corked = false;
     dst.uncork();
   };
+  // A TLS read arrives as several DATA chunks in one turn. The first is written at once, so
+  // HTTP/2 sends it in this turn's write (a request, a response's first bytes: what a user
+  // waits for); the rest are corked until the next turn and reach HTTP/2 as one write (one
+  // _writev), not one write request each. Corking the first too would delay it a whole turn:
+  // HTTP/2 schedules its socket write for the turn in which the data reaches it.
   src.on('data', (c: Buffer) => {
     count(c.length);
     if (dst.destroyed) return; // its 'close' resets this side
-    if (!corked) {
+    if (!inTurn) {
+      inTurn = true;
+      setImmediate(endTurn);
+    } else if (!corked) {
       corked = true;
       dst.cork();
-      setImmediate(uncork);
     }
     if (!dst.write(c) && dst.writableLength >= SPLICE_BUFFER && !waiting) {
       waiting = true;
