@@ -1,7 +1,11 @@
 // A plain TCP relay in Node for the `hops` benchmark (bench/hops.bench.ts): the least a relay
 // hop can be in Node (net sockets piped both ways, half-close kept, Nagle off), against the same
-// hop in C (bench/native/tcp-relay.c). Forked bundled, on plain Node. Usage: hops-relay.ts UPSTREAM_PORT
+// hop in C (bench/native/tcp-relay.c). Forked bundled, on plain Node, with the JIT budget of the
+// product's data-plane processes (tierUpEarly). Usage: hops-relay.ts UPSTREAM_PORT
 import net, { type AddressInfo } from 'node:net';
+import { tierUpEarly } from '../src/common/jit-tiering.js';
+
+tierUpEarly();
 
 const upstream = Number(process.argv[2]);
 const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
