@@ -25,7 +25,7 @@ type Row = (typeof ROWS)[number];
 
 /** Targets of the issue, on this 2-core machine. */
 const TARGETS = { bulkRatio: 0.2, setupOverheadMs: 1, idleRssMB: 150 } as const;
-const WARMUP_BYTES = 64 << 20;
+export const WARMUP_BYTES = 64 << 20;
 const TTFB_PER_ROUND = 300;
 const TTFB_WARMUP = 500;
 const IDLE_CONNS = 10_000;
@@ -98,10 +98,10 @@ async function connectSocks(socksPort: number, host: string, port: number): Prom
   }
 }
 
-type Connect = () => Promise<net.Socket>;
+export type Connect = () => Promise<net.Socket>;
 
 /** One bulk download: request N bytes, count them to the server's FIN. Connection setup is not timed. */
-async function bulkOnce(connect: Connect, bytes: number, sha: boolean): Promise<{ ns: bigint; sha?: string }> {
+export async function bulkOnce(connect: Connect, bytes: number, sha: boolean): Promise<{ ns: bigint; sha?: string }> {
   const s = await connect();
   const hash = sha ? createHash('sha256') : undefined;
   const t = startTimer();
