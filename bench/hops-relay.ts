@@ -1,7 +1,7 @@
 // A TCP/TLS relay in Node for the `hops` benchmark (bench/hops.bench.ts): the least a relay hop
 // can be in Node (sockets piped both ways, half-close kept, Nagle off), against the same hop in C
-// (bench/native/tcp-relay.c, bench/native/tls-relay.c). Forked bundled, on plain Node, with the
-// JIT budget of the product's data-plane processes (tierUpEarly).
+// (bench/native/relay.c). Forked bundled, on plain Node, with the JIT budget of the product's
+// data-plane processes (tierUpEarly).
 //
 // Usage: hops-relay.ts UPSTREAM_PORT [IN OUT DIR]
 //   IN, OUT: tcp (the default) or tls: the accepted side a TLS server, the upstream side a TLS

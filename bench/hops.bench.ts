@@ -7,7 +7,7 @@
 // straight to the server.
 //
 //   hops-node-3   client → 3 × Node relay (bench/hops-relay.ts, bundled) → app
-//   hops-c-3      client → 3 × C relay (bench/native/tcp-relay.c, built with the system's cc) → app
+//   hops-c-3      client → 3 × C relay (bench/native/relay.c, built with the system's cc) → app
 //   hops-direct   client → app
 //
 // Bulk: the `path-bulk` download through three relays with the path's crypto legs, relay 1 → 2
@@ -15,13 +15,13 @@
 // HTTP/2, no multiplexing), against the download straight from the server.
 //
 //   hops-node-tls-bulk  client → Node relay (tcp → tls) → (tls → tls) → (tls → tcp) → app
-//   hops-c-tls-bulk     the same with bench/native/tls-relay.c (needs OpenSSL's headers)
+//   hops-c-tls-bulk     the same with bench/native/relay.c
 //   hops-direct-bulk    client → app
 //
 // Rounds interleaved; 300 serial GETs per TTFB row and round after 500 unmeasured; bulk rows
 // move --size MiB per round after an untimed transfer checked by SHA-256 against direct. The C
-// rows need a C compiler (and, for TLS, OpenSSL's headers); without them they print why and are
-// left out.
+// rows need a C compiler and OpenSSL's headers (Debian libssl-dev); without them they print why
+// and are left out.
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,14 +36,13 @@ import {
   isMessage,
   makeTlsMaterial,
   matchesOnly,
-  median,
   mibPerSec,
   nextMessage,
   percentile,
   perRoleSummary,
   round,
   stopChild,
-  throughputFigures,
+  throughputRow,
   ttfbFigures,
   type BenchOptions,
   type BenchResult,
@@ -79,13 +78,13 @@ const TLS_CHAIN = [
   ['tls', 'tcp'],
 ] as const;
 
-/** Builds a C relay; undefined (and why) when it cannot be built. */
-function buildC(name: string, libs: string[], rows: string, log: (s: string) => void): string | undefined {
+/** Builds the C relay; undefined (and why) when it cannot be built. */
+function buildCRelay(rows: string, log: (s: string) => void): string | undefined {
   mkdirSync(BENCH_CACHE, { recursive: true });
-  const out = join(BENCH_CACHE, name);
-  const r = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', out, here(`./native/${name}.c`), ...libs], { encoding: 'utf8' });
+  const out = join(BENCH_CACHE, 'relay');
+  const r = spawnSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', out, here('./native/relay.c'), '-lssl', '-lcrypto'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    log(`  [hops] ${rows} skipped: cannot build bench/native/${name}.c (${r.error?.message ?? r.stderr.trim()})`);
+    log(`  [hops] ${rows} skipped: cannot build bench/native/relay.c (${r.error?.message ?? r.stderr.trim()})`);
     return undefined;
   }
   return out;
@@ -190,18 +189,10 @@ async function bulkRows(entry: Partial<Record<BulkRow, number>>, procs: Partial<
     .filter((row) => wanted.includes(row))
     .map((row): BenchResult => {
       const base: BulkRow = row === 'hops-direct-bulk' ? 'hops-node-tls-bulk' : 'hops-direct-bulk';
-      const own = rates[row] ?? [];
-      return {
-        bench: row,
-        metric: 'mibPerSec',
-        value: round(median(own), 1),
-        unit: 'MiB/s',
-        better: 'higher',
-        baseline: base,
-        baselineValue: round(median(rates[base] ?? []), 1),
-        figures: { ...throughputFigures(own, rates[base] ?? [], opts.bytes), sha256Checked: `${round(warm / (1 << 20), 1)} MiB`, cpuCores: perRoleSummary(cpu[row] ?? {}, 2) },
-        description: DESCRIPTION[row],
-      };
+      return throughputRow(row, rates[row] ?? [], base, rates[base] ?? [], opts.bytes, DESCRIPTION[row], {
+        sha256Checked: `${round(warm / (1 << 20), 1)} MiB`,
+        cpuCores: perRoleSummary(cpu[row] ?? {}, 2),
+      });
     });
 }
 
@@ -225,11 +216,12 @@ export const hopsBenchmark: Benchmark = {
       children.push(apps);
       const { ports } = await nextMessage(apps, isMessage<AppsReady>('apps'));
       const results: BenchResult[] = [];
+      const cRows = wanted.filter((r) => r === 'hops-c-3' || r === 'hops-c-tls-bulk');
+      const binary = cRows.length > 0 ? buildCRelay(cRows.join(', '), opts.log) : undefined;
       if (wants(TTFB_ROWS)) {
         const entry: Partial<Record<TtfbRow, number>> = { 'hops-direct': ports.http };
         entry['hops-node-3'] = await chain(startNode, ports.http, [], children);
-        const binary = wanted.includes('hops-c-3') ? buildC('tcp-relay', [], 'hops-c-3', opts.log) : undefined;
-        if (binary) entry['hops-c-3'] = await chain((up) => startCRelay(binary, [String(up)]), ports.http, [], children);
+        if (binary && wanted.includes('hops-c-3')) entry['hops-c-3'] = await chain((up) => startCRelay(binary, [String(up)]), ports.http, [], children);
         results.push(...(await ttfbRows(entry, wanted, opts)));
       }
       if (material) {
@@ -244,8 +236,7 @@ export const hopsBenchmark: Benchmark = {
         let from = children.length;
         entry['hops-node-tls-bulk'] = await chain(startNode, ports.bulk, sides, children);
         procs['hops-node-tls-bulk'] = { ...pidsOf(from), apps: apps.pid ?? 0 };
-        const binary = wanted.includes('hops-c-tls-bulk') ? buildC('tls-relay', ['-lssl', '-lcrypto'], 'hops-c-tls-bulk', opts.log) : undefined;
-        if (binary) {
+        if (binary && wanted.includes('hops-c-tls-bulk')) {
           from = children.length;
           entry['hops-c-tls-bulk'] = await chain((up, s) => startCRelay(binary, [String(up), ...s]), ports.bulk, sides, children);
           procs['hops-c-tls-bulk'] = { ...pidsOf(from), apps: apps.pid ?? 0 };

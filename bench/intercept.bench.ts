@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { SOCKS_PORT } from '../test/fixtures/kernel-apps.js';
 import { bundleEntry } from './bundle.js';
 import { AgentFixture, Netns, netnsUnavailable } from '../test/intercept-kernel/netns.js';
-import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, percentile, round, throughputFigures, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, percentile, round, throughputRow, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 
 const BULK_ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
 const TTFB_ROWS = ['intercept-ttfb', 'intercept-ttfb-direct'] as const;
@@ -121,22 +121,11 @@ async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: Benc
   return BULK_ROWS.map((row): BenchResult => {
     const base = BASELINE[row] as BulkRow;
     const own = rates[row];
-    return {
-      bench: row,
-      metric: 'mibPerSec',
-      value: round(median(own), 1),
-      unit: 'MiB/s',
-      better: 'higher',
-      baseline: base,
-      baselineValue: round(median(rates[base]), 1),
-      figures: {
-        ...throughputFigures(own, rates[base], opts.bytes),
-        loadAvg1mMax: round(maxLoad, 2),
-        ...(row === 'intercept-kernel' ? { vsSocks5: round(median(own.map((v, i) => v / (rates['intercept-socks5'][i] ?? Number.NaN))), 3) } : {}),
-        ...common,
-      },
-      description: DESCRIPTION[row],
-    };
+    return throughputRow(row, own, base, rates[base], opts.bytes, DESCRIPTION[row], {
+      loadAvg1mMax: round(maxLoad, 2),
+      ...(row === 'intercept-kernel' ? { vsSocks5: round(median(own.map((v, i) => v / (rates['intercept-socks5'][i] ?? Number.NaN))), 3) } : {}),
+      ...common,
+    });
   });
 }
 

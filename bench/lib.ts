@@ -287,6 +287,32 @@ export function throughputFigures(own: readonly number[], base: readonly number[
 }
 
 /**
+ * A throughput row (MiB/s, higher is better): the medians of its per-round rates and of its
+ * baseline's, the paired figures, then `figures` of its own.
+ */
+export function throughputRow(
+  bench: string,
+  own: readonly number[],
+  baseline: string,
+  base: readonly number[],
+  bytes: number,
+  description: string,
+  figures: BenchResult['figures'] = {},
+): BenchResult {
+  return {
+    bench,
+    metric: 'mibPerSec',
+    value: round(median(own), 1),
+    unit: 'MiB/s',
+    better: 'higher',
+    baseline,
+    baselineValue: round(median(base), 1),
+    figures: { ...throughputFigures(own, base, bytes), ...figures },
+    description,
+  };
+}
+
+/**
  * The figures of a time-to-first-byte row from its samples per round and its baseline's. With
  * `target` (ms), the row is the path: it gets the p50 and p99 overhead over the baseline and
  * whether the p50 overhead is under the target.

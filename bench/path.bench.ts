@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputFigures, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputRow, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { loadavg } from 'node:os';
 import { nofileLimit, PATH_HOSTS, PATH_PORTS, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, worldProcs, type World } from './world.js';
 
@@ -354,27 +354,16 @@ export const pathBenchmark: Benchmark = {
           if (!wanted.includes(row)) continue;
           const base = row === 'path-bulk' ? 'path-direct-tcp' : 'path-bulk';
           const own = rates[row];
-          const value = median(own);
-          const baselineValue = median(rates[base]);
-          out.push({
-            bench: row,
-            metric: 'mibPerSec',
-            value: round(value, 1),
-            unit: 'MiB/s',
-            better: 'higher',
-            baseline: base,
-            baselineValue: round(baselineValue, 1),
-            figures: {
-              ...throughputFigures(own, rates[base], opts.bytes),
+          out.push(
+            throughputRow(row, own, base, rates[base], opts.bytes, DESCRIPTION[row], {
               sha256Checked: `${round(warm / (1 << 20), 1)} MiB`,
               cpuCores: perRoleSummary(cpu[row], 2),
               loadAvg1mMax: round(maxLoad, 2),
               // Judged on the paired ratio (row and baseline seconds apart), the least drift-prone.
               ...(row === 'path-bulk' ? { target: TARGETS.bulkRatio, meetsTarget: median(own.map((v, i) => v / (rates[base][i] ?? Number.NaN))) >= TARGETS.bulkRatio } : {}),
               processes: row === 'path-bulk' ? 'client | agent | edge + connector | server' : 'client | server',
-            },
-            description: DESCRIPTION[row],
-          });
+            }),
+          );
         }
       }
 

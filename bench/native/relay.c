@@ -1,18 +1,19 @@
-// A TCP/TLS relay in C for the `hops` bulk rows: the least a relay hop with the Z-Tunnel's
-// crypto can cost on this machine (mutual TLS 1.3, AES-128-GCM first, as src/protocol/tls.ts)
-// when it is native code, against the same hop in Node (bench/hops-relay.ts). No HTTP/2, no
-// multiplexing: one TLS connection per relayed connection, its handshake outside the timed
-// transfer. Not part of the product.
+// A TCP/TLS relay in C for the `hops` benchmark: what a relay hop costs on this machine when it
+// is native code, against the same hop in Node (bench/hops-relay.ts). Plain TCP both sides for
+// the time-to-first-byte rows; for the bulk rows, the Z-Tunnel's crypto on its links (mutual TLS
+// 1.3, AES-128-GCM first, as src/protocol/tls.ts) with no HTTP/2 and no multiplexing: one TLS
+// connection per relayed connection, its handshake outside the timed transfer. Not part of the
+// product.
 //
-// Usage: tls-relay LISTEN_PORT UPSTREAM_PORT IN OUT DIR
-//   IN, OUT: tcp or tls (the accepted side is a TLS server, the upstream side a TLS client);
-//   DIR holds ca.crt, server.crt, server.key, client.crt, client.key (both sides verify the peer
-//   against ca.crt). Both ports on 127.0.0.1; LISTEN_PORT 0 picks a free port. Prints
+// Usage: relay LISTEN_PORT UPSTREAM_PORT [IN OUT DIR]
+//   IN, OUT: tcp (the default) or tls (the accepted side is a TLS server, the upstream side a TLS
+//   client); DIR holds ca.crt, server.crt, server.key, client.crt, client.key (both sides verify
+//   the peer against ca.crt). Both ports on 127.0.0.1; LISTEN_PORT 0 picks a free port. Prints
 //   "READY <port>" once it listens.
 //
 // One thread, epoll, blocking sockets: reads follow readiness, and a write (or a TLS record
-// read whose bytes are still arriving) waits. Enough for one bulk stream at a time, which is
-// all the benchmark sends; a production relay would be non-blocking throughout.
+// read whose bytes are still arriving) waits. Enough for the benchmark's serial GETs and its one
+// bulk stream at a time; a production relay would be non-blocking throughout.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,7 +44,7 @@ static void watch(int ep, int fd) {
 }
 
 static void die(const char *what) {
-  fprintf(stderr, "tls-relay: %s\n", what);
+  fprintf(stderr, "relay: %s\n", what);
   ERR_print_errors_fp(stderr);
   exit(1);
 }
@@ -131,17 +132,17 @@ static void pump(int ep, int fd) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: tls-relay LISTEN_PORT UPSTREAM_PORT tcp|tls tcp|tls DIR\n");
+  if (argc != 3 && argc != 6) {
+    fprintf(stderr, "usage: relay LISTEN_PORT UPSTREAM_PORT [tcp|tls tcp|tls DIR]\n");
     return 2;
   }
-  int tlsIn = strcmp(argv[3], "tls") == 0, tlsOut = strcmp(argv[4], "tls") == 0;
+  int tlsIn = argc == 6 && strcmp(argv[3], "tls") == 0, tlsOut = argc == 6 && strcmp(argv[4], "tls") == 0;
   SSL_CTX *serverCtx = tlsIn ? context(argv[5], 1) : NULL, *clientCtx = tlsOut ? context(argv[5], 0) : NULL;
   struct sockaddr_in listen_at = loopback(atoi(argv[1])), upstream = loopback(atoi(argv[2]));
   int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0);
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(ls, (struct sockaddr *)&listen_at, sizeof listen_at) || listen(ls, 512)) {
-    perror("tls-relay: listen");
+    perror("relay: listen");
     return 1;
   }
   socklen_t len = sizeof listen_at;
