@@ -33,9 +33,10 @@ function forward(src: Http2Stream, dst: Http2Stream, count: (n: number) => void,
   };
   // A TLS read arrives as several DATA chunks in one turn. The first is written at once, so
   // HTTP/2 sends it in this turn's write (a request, a response's first bytes: what a user
-  // waits for); the rest are corked until the next turn and reach HTTP/2 as one write (one
-  // _writev), not one write request each. Corking the first too would delay it a whole turn:
-  // HTTP/2 schedules its socket write for the turn in which the data reaches it.
+  // waits for). The rest are corked until the turn's end and reach HTTP/2 as one write (one
+  // _writev), not one write request each; HTTP/2 sends them a turn later, which only bulk
+  // transfers see. Corking the first too delayed every request and response by that turn:
+  // HTTP/2 schedules its socket write for the turn in which data reaches it.
   src.on('data', (c: Buffer) => {
     count(c.length);
     if (dst.destroyed) return; // its 'close' resets this side
