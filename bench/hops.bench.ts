@@ -113,29 +113,39 @@ async function startCRelay(binary: string, args: string[]): Promise<{ child: Chi
 /** A relay process started towards `upstream` with the relay's own arguments after it. */
 type StartRelay = (upstream: number, sides: readonly string[]) => Promise<{ child: ChildProcess; port: number }>;
 
+/** The relays of a chain by the role they stand in for, in path order. */
+const ROLES = ['agent', 'edge', 'connector'] as const;
+
 /**
  * Starts three relays ending at `target` (the first one listed is the one the client dials);
- * `sides` gives each its extra arguments, in path order. Returns the port the client dials.
+ * `sides` gives each its extra arguments, in path order. Returns the port the client dials and
+ * each relay's PID by role.
  */
-async function chain(start: StartRelay, target: number, sides: readonly (readonly string[])[], children: ChildProcess[]): Promise<number> {
+async function chain(start: StartRelay, target: number, sides: readonly (readonly string[])[], children: ChildProcess[]): Promise<{ port: number; pids: Record<string, number> }> {
   let port = target;
+  const pid: number[] = [];
   for (let i = HOPS - 1; i >= 0; i--) {
     const relay = await start(port, sides[i] ?? []);
     children.push(relay.child);
+    pid[i] = relay.child.pid ?? 0;
     port = relay.port;
   }
-  return port;
+  return { port, pids: Object.fromEntries(ROLES.map((role, i) => [role, pid[i] ?? 0])) };
 }
 
-/** Runs the TTFB rows against their entry ports. */
-async function ttfbRows(entry: Partial<Record<TtfbRow, number>>, wanted: readonly Row[], opts: BenchOptions): Promise<BenchResult[]> {
+/** Runs the TTFB rows against their entry ports; `procs` are each row's processes by role. */
+async function ttfbRows(entry: Partial<Record<TtfbRow, number>>, procs: Partial<Record<TtfbRow, Record<string, number>>>, wanted: readonly Row[], opts: BenchOptions): Promise<BenchResult[]> {
   const rows = TTFB_ROWS.filter((r) => entry[r] !== undefined);
   const samples: Partial<Record<TtfbRow, number[][]>> = {};
+  const cpu: Partial<Record<TtfbRow, Record<string, number[]>>> = {};
   for (const row of rows) for (let i = 0; i < WARMUP; i++) await ttfbOnce(() => connectTcp(entry[row] as number));
   for (let round = 1; round <= opts.repeat; round++) {
     for (const row of rows) {
       const ms: number[] = [];
+      const pids = { client: process.pid, ...procs[row] };
+      const before = cpuOf(pids);
       for (let i = 0; i < PER_ROUND; i++) ms.push(await ttfbOnce(() => connectTcp(entry[row] as number)));
+      addPerUnit((cpu[row] ??= {}), before, cpuOf(pids), PER_ROUND / 1e6);
       (samples[row] ??= []).push(ms);
       opts.log(`  [hops ${round}/${opts.repeat}] ${row}: p50 ${percentile(ms, 50).toFixed(3)} ms`);
     }
@@ -156,7 +166,7 @@ async function ttfbRows(entry: Partial<Record<TtfbRow, number>>, wanted: readonl
         better: 'lower',
         baseline: row === 'hops-direct' ? 'hops-node-3' : 'hops-direct',
         baselineValue: round(percentile(base.flat(), 50), 3),
-        figures: { ...ttfbFigures(own, base), ...relayed },
+        figures: { ...ttfbFigures(own, base), ...relayed, cpuUsPerOpen: perRoleSummary(cpu[row] ?? {}, 0) },
         description: DESCRIPTION[row],
       };
     });
@@ -220,26 +230,28 @@ export const hopsBenchmark: Benchmark = {
       const binary = cRows.length > 0 ? buildCRelay(cRows.join(', '), opts.log) : undefined;
       if (wants(TTFB_ROWS)) {
         const entry: Partial<Record<TtfbRow, number>> = { 'hops-direct': ports.http };
-        entry['hops-node-3'] = await chain(startNode, ports.http, [], children);
-        if (binary && wanted.includes('hops-c-3')) entry['hops-c-3'] = await chain((up) => startCRelay(binary, [String(up)]), ports.http, [], children);
-        results.push(...(await ttfbRows(entry, wanted, opts)));
+        const procs: Partial<Record<TtfbRow, Record<string, number>>> = { 'hops-direct': { apps: apps.pid ?? 0 } };
+        const node = await chain(startNode, ports.http, [], children);
+        entry['hops-node-3'] = node.port;
+        procs['hops-node-3'] = { ...node.pids, apps: apps.pid ?? 0 };
+        if (binary && wanted.includes('hops-c-3')) {
+          const c = await chain((up) => startCRelay(binary, [String(up)]), ports.http, [], children);
+          entry['hops-c-3'] = c.port;
+          procs['hops-c-3'] = { ...c.pids, apps: apps.pid ?? 0 };
+        }
+        results.push(...(await ttfbRows(entry, procs, wanted, opts)));
       }
       if (material) {
         const sides = TLS_CHAIN.map((s) => [...s, material.dir]);
-        const pidsOf = (from: number): Record<string, number> => ({
-          agent: children[from + 2]?.pid ?? 0,
-          edge: children[from + 1]?.pid ?? 0,
-          connector: children[from]?.pid ?? 0,
-        });
         const entry: Partial<Record<BulkRow, number>> = { 'hops-direct-bulk': ports.bulk };
         const procs: Partial<Record<BulkRow, Record<string, number>>> = { 'hops-direct-bulk': { apps: apps.pid ?? 0 } };
-        let from = children.length;
-        entry['hops-node-tls-bulk'] = await chain(startNode, ports.bulk, sides, children);
-        procs['hops-node-tls-bulk'] = { ...pidsOf(from), apps: apps.pid ?? 0 };
+        const node = await chain(startNode, ports.bulk, sides, children);
+        entry['hops-node-tls-bulk'] = node.port;
+        procs['hops-node-tls-bulk'] = { ...node.pids, apps: apps.pid ?? 0 };
         if (binary && wanted.includes('hops-c-tls-bulk')) {
-          from = children.length;
-          entry['hops-c-tls-bulk'] = await chain((up, s) => startCRelay(binary, [String(up), ...s]), ports.bulk, sides, children);
-          procs['hops-c-tls-bulk'] = { ...pidsOf(from), apps: apps.pid ?? 0 };
+          const c = await chain((up, sideArgs) => startCRelay(binary, [String(up), ...sideArgs]), ports.bulk, sides, children);
+          entry['hops-c-tls-bulk'] = c.port;
+          procs['hops-c-tls-bulk'] = { ...c.pids, apps: apps.pid ?? 0 };
         }
         results.push(...(await bulkRows(entry, procs, wanted, opts)));
       }
