@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: relay LISTEN_PORT UPSTREAM_PORT [tcp|tls tcp|tls DIR]\n");
     return 2;
   }
+  // OpenSSL writes with write(2): a peer that went away must be an error, not a SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   int tlsIn = argc == 6 && strcmp(argv[3], "tls") == 0, tlsOut = argc == 6 && strcmp(argv[4], "tls") == 0;
   SSL_CTX *serverCtx = tlsIn ? context(argv[5], 1) : NULL, *clientCtx = tlsOut ? context(argv[5], 0) : NULL;
   struct sockaddr_in listen_at = loopback(atoi(argv[1])), upstream = loopback(atoi(argv[2]));
