@@ -81,7 +81,9 @@ export const interceptBenchmark: Benchmark = {
         agentBundle.remove();
         cloudBundle.remove();
       };
-      const started = await AgentFixture.start(ns, { stateDir, split: true }, { entry: agentBundle.file, cloudEntry: cloudBundle.file });
+      // ZCC_BENCH_DATAPLANE=native: intercepted TCP through the native data plane (native/dataplane).
+      const dataPlane = process.env.ZCC_BENCH_DATAPLANE === 'native' ? ('native' as const) : undefined;
+      const started = await AgentFixture.start(ns, { stateDir, split: true, dataPlane }, { entry: agentBundle.file, cloudEntry: cloudBundle.file });
       fixture = started.fixture;
       const mode = (started.ready.info as { mode: string }).mode;
       const ip = (await ns.run('dig', ['@127.0.0.1', '+short', 'app.kern.test'])).stdout.trim();
@@ -136,8 +138,12 @@ async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: Benc
 function fixtureProcs(fixture: AgentFixture): Record<string, number> {
   const agent = fixture.child.pid ?? 0;
   const children = readdirSync(`/proc/${agent}/task`).flatMap((tid) => readFileSync(`/proc/${agent}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-  if (children.length !== 1) throw new Error(`intercept: expected the agent fixture to have one child (its cloud), found ${children.length}`);
-  return { agent, 'app + cloud': children[0] ?? 0 };
+  const comm = (pid: number): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  // The native data plane (ZCC_BENCH_DATAPLANE=native) is the agent's other child.
+  const native = children.filter((pid) => comm(pid) === 'zcc-dataplane');
+  const cloud = children.filter((pid) => !native.includes(pid));
+  if (cloud.length !== 1) throw new Error(`intercept: expected the agent fixture to have one child besides a data plane (its cloud), found ${cloud.length}`);
+  return { agent, ...(native[0] ? { 'agent data plane': native[0] } : {}), 'app + cloud': cloud[0] ?? 0 };
 }
 
 /** Serial GETs by a Node client in the namespace (bench/ttfb-client.ts), one process per row and round. */

@@ -115,6 +115,11 @@ export class SyntheticPool {
   private readonly idle = new IdleList();
   /** Offset of the next never-used address; addresses below it are in byIp. */
   private cursor = 0;
+  /**
+   * Called, synchronously, when a name gets an IP or an IP changes tenant: the native data
+   * plane's routes follow the pool through it, before the DNS answer leaves.
+   */
+  onMapping: ((fqdn: string, tenant: string, ip: string) => void) | null = null;
 
   constructor(options: SyntheticPoolOptions = {}) {
     this.range = parsePoolCidr(options.cidr ?? DEFAULT_POOL_CIDR);
@@ -146,7 +151,7 @@ export class SyntheticPool {
     const fqdn = normalizeName(name);
     const existing = this.byName.get(fqdn);
     if (existing) {
-      existing.tenant = tenant;
+      if (existing.tenant !== tenant) this.retenant(existing, tenant);
       this.touch(existing);
       return formatIpv4(existing.ip);
     }
@@ -155,7 +160,14 @@ export class SyntheticPool {
     this.byName.set(fqdn, m);
     this.byIp.set(ip, m);
     this.idle.push(m);
-    return formatIpv4(ip);
+    const dotted = formatIpv4(ip);
+    this.onMapping?.(fqdn, tenant, dotted);
+    return dotted;
+  }
+
+  private retenant(m: Mapping, tenant: string): void {
+    m.tenant = tenant;
+    this.onMapping?.(m.fqdn, tenant, formatIpv4(m.ip));
   }
 
   /**
@@ -167,7 +179,7 @@ export class SyntheticPool {
   touchAssigned(fqdn: string, tenant: string): number | undefined {
     const existing = this.byName.get(fqdn);
     if (!existing) return undefined;
-    existing.tenant = tenant;
+    if (existing.tenant !== tenant) this.retenant(existing, tenant);
     this.touch(existing);
     return existing.ip;
   }

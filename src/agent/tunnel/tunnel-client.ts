@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import type { Logger } from '../../common/log.js';
 import { Backoff } from '../../protocol/backoff.js';
 import { makeHello } from '../../protocol/control-channel.js';
-import type { ControlMessageOf } from '../../protocol/control-messages.js';
+import type { ControlMessageOf, HelloMessage } from '../../protocol/control-messages.js';
 import { MicrotunnelError, type MicrotunnelTarget, type ResetReason } from '../../protocol/microtunnel-open.js';
 import type { AppSegment } from '../../protocol/segments.js';
 import { ZTunnelSession } from '../../protocol/session.js';
@@ -217,6 +217,14 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.backoff.reset();
     this.connect();
+  }
+
+  /**
+   * The hello of this device on a Z-Tunnel of the tenant, with the fingerprint computed now
+   * (throws when it cannot be). `capabilities` defaults to everything this agent supports.
+   */
+  hello(capabilities: readonly string[] = CAPABILITIES): HelloMessage {
+    return { ...makeHello('agent', capabilities, 'zcc-agent'), fingerprint: resolveFingerprint(this.opts.fingerprint) };
   }
 
   private connect(): void {

@@ -5,6 +5,7 @@ import { applyHostSetup, interceptUnavailable, removeHostSetup, removeLeftovers,
 import { removeJournalSync } from './journal.js';
 import { NFT_FAMILY, NFT_TABLE, type InterceptMode } from './nft-ruleset.js';
 import { PortGate, type PortGateOptions } from './port-gate.js';
+import { NativeTcp } from './native-tcp.js';
 import { DEFAULT_EARLY_DATA_LIMIT, type TcpCounters } from './tcp-connection.js';
 import { TcpFront } from './tcp-front.js';
 import { resolveTimeouts, type InterceptTimeouts } from './timeouts.js';
@@ -22,12 +23,18 @@ export interface KernelInterceptOptions {
   earlyDataLimit?: number;
   /** Refuse ports outside an app's segments in the kernel, before the handshake (default on). */
   portGate?: boolean | Omit<PortGateOptions, 'log'>;
+  /**
+   * Who carries intercepted TCP: `node` (default) this process, `native` the zcc-dataplane
+   * process (native/dataplane; experimental: TCP only, no DR edges, no open-idle limit).
+   */
+  dataPlane?: 'node' | 'native';
 }
 
 export interface KernelInterceptInfo {
   mode: InterceptMode;
   cidr: string;
   tcpPort: number;
+  dataPlane: 'node' | 'native';
   udpPort?: number;
 }
 
@@ -39,6 +46,7 @@ export interface KernelInterceptInfo {
 export class KernelIntercept {
   readonly counters: TcpCounters = { accepted: 0, refused: 0, failed: 0, established: 0 };
   private tcp: TcpFront | null = null;
+  private native: NativeTcp | null = null;
   private udp: UdpFront | null = null;
   private gate: PortGate | null = null;
   private info: KernelInterceptInfo | null = null;
@@ -49,6 +57,11 @@ export class KernelIntercept {
 
   get running(): KernelInterceptInfo | null {
     return this.info;
+  }
+
+  /** The native data plane, when it carries TCP. */
+  get nativeTcp(): NativeTcp | null {
+    return this.native;
   }
 
   get udpCounters(): UdpFront['counters'] | undefined {
@@ -72,10 +85,17 @@ export class KernelIntercept {
     const gate = this.opts.portGate === false ? undefined : new PortGate({ log, ...tuning });
     this.gate = gate ?? null;
     const ilog = log.child({ component: 'kernel-intercept' });
-    this.tcp = new TcpFront({ agent, log: ilog, timeouts, earlyDataLimit: this.opts.earlyDataLimit ?? DEFAULT_EARLY_DATA_LIMIT, gate, counters: this.counters }, isSynthetic);
+    const dataPlane = this.opts.dataPlane ?? 'node';
     process.once('exit', this.onExit);
     try {
-      const tcpPort = await this.tcp.listen();
+      let tcpPort: number;
+      if (dataPlane === 'native') {
+        this.native = await NativeTcp.start(agent, ilog, timeouts);
+        tcpPort = this.native.port;
+      } else {
+        this.tcp = new TcpFront({ agent, log: ilog, timeouts, earlyDataLimit: this.opts.earlyDataLimit ?? DEFAULT_EARLY_DATA_LIMIT, gate, counters: this.counters }, isSynthetic);
+        tcpPort = await this.tcp.listen();
+      }
       const wantUdp = this.opts.mode !== 'redirect';
       if (wantUdp) this.udp = new UdpFront({ agent, log: ilog, idleMs: timeouts.udpIdleMs, gate, isSynthetic });
       const udpPort = this.udp?.listen() ?? tcpPort;
@@ -85,7 +105,7 @@ export class KernelIntercept {
         this.udp = null;
       }
       agent.on('change', this.onChange);
-      this.info = { mode, cidr, tcpPort, ...(this.udp ? { udpPort } : {}) };
+      this.info = { mode, cidr, tcpPort, dataPlane, ...(this.udp ? { udpPort } : {}) };
       ilog.info({ ...this.info, timeouts }, 'kernel intercept on');
       return this.info;
     } catch (err) {
@@ -102,8 +122,9 @@ export class KernelIntercept {
     await removeHostSetup({ cidr: agent.pool.range.cidr, stateDir });
     process.off('exit', this.onExit);
     await this.tcp?.close();
+    await this.native?.stop();
     await this.udp?.close();
-    this.tcp = this.udp = this.gate = null;
+    this.tcp = this.udp = this.gate = this.native = null;
     if (this.info) log.info('kernel intercept off');
     this.info = null;
   }
