@@ -1,21 +1,23 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 
-/** The package root: the nearest directory up from this module holding the C source (bundles live deeper). */
+/**
+ * The package root: the nearest directory holding the C source, up from the entry script (the
+ * CLI, a test runner or a benchmark bundle all live inside the package) or else the working
+ * directory. Not import.meta: this module is also bundled as CommonJS (the agent executable).
+ */
 function packageRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'native', 'dataplane', 'dataplane.c'))) return dir;
-    if (dirname(dir) === dir) throw new Error('native/dataplane/dataplane.c not found above ' + fileURLToPath(import.meta.url));
+  for (const start of [process.argv[1] ? realpathSync(process.argv[1]) : '', process.cwd()].filter(Boolean)) {
+    for (let dir = dirname(start); ; dir = dirname(dir)) {
+      if (existsSync(join(dir, 'native', 'dataplane', 'dataplane.c'))) return dir;
+      if (dirname(dir) === dir) break;
+    }
   }
+  throw new Error('native/dataplane/dataplane.c not found above the entry script or the working directory');
 }
-const root = packageRoot();
-const SOURCE = join(root, 'native', 'dataplane', 'dataplane.c');
-/** Where the binary is built: native/build (ignored by git). */
-export const DATAPLANE_BINARY = join(root, 'native', 'build', 'zcc-dataplane');
 
 /**
  * The native data plane's binary, compiled from dataplane.c when missing or older than the
@@ -23,17 +25,20 @@ export const DATAPLANE_BINARY = join(root, 'native', 'build', 'zcc-dataplane');
  * libnghttp2-dev); the error says which step failed.
  */
 export function dataplaneBinary(): string {
-  if (existsSync(DATAPLANE_BINARY) && statSync(DATAPLANE_BINARY).mtimeMs >= statSync(SOURCE).mtimeMs) return DATAPLANE_BINARY;
-  mkdirSync(dirname(DATAPLANE_BINARY), { recursive: true });
-  const tmp = `${DATAPLANE_BINARY}.${process.pid}`;
+  const root = packageRoot();
+  const source = join(root, 'native', 'dataplane', 'dataplane.c');
+  const binary = join(root, 'native', 'build', 'zcc-dataplane');
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  mkdirSync(dirname(binary), { recursive: true });
+  const tmp = `${binary}.${process.pid}`;
   try {
-    execFileSync('cc', ['-O2', '-Wall', '-o', tmp, SOURCE, '-lssl', '-lcrypto', '-lnghttp2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    execFileSync('mv', ['-f', tmp, DATAPLANE_BINARY]);
+    execFileSync('cc', ['-O2', '-Wall', '-o', tmp, source, '-lssl', '-lcrypto', '-lnghttp2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('mv', ['-f', tmp, binary]);
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim().split('\n').slice(0, 3).join(' | ');
     throw new Error(`cannot build the native data plane (cc, libssl-dev and libnghttp2-dev are needed): ${stderr || (err as Error).message}`);
   }
-  return DATAPLANE_BINARY;
+  return binary;
 }
 
 export interface DataplaneTunnel {
