@@ -124,6 +124,7 @@ static uint16_t listen_port;
 static long connect_ms = 10000, half_closed_idle_ms = 6 * 60 * 1000;
 static struct conn *dirty_head, *grave_head;
 static struct { unsigned long accepted, refused, established, failed, active; } st;
+static int debug;  // ZCC_DATAPLANE_DEBUG set: a line per reset, refusal and tunnel loss
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -253,12 +254,16 @@ static void mark_dirty(struct conn *c) {
   dirty_head = c;
 }
 
-/** Aborts the client side with an RST: a FIN would make a cut transfer look complete. */
+/** Closes with an RST: a FIN would make a cut transfer look complete. */
+static void close_with_rst(int fd) {
+  struct linger l = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+
 static void reset_client(struct conn *c) {
   if (c->h.fd < 0) return;
-  struct linger l = {1, 0};
-  setsockopt(c->h.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-  close(c->h.fd);
+  close_with_rst(c->h.fd);
   c->h.fd = -1;
 }
 
@@ -300,7 +305,7 @@ static void tunnel_flush(struct tunnel *t);
 
 /** Resets both sides: the client with an RST, the microtunnel with RST_STREAM `code`. */
 static void conn_abort(struct conn *c, uint32_t code) {
-  if (getenv("ZCC_DATAPLANE_DEBUG")) logf_("abort tag %u code 0x%x errno %s", c->tag, code, strerror(errno));
+  if (debug) logf_("abort tag %u code 0x%x errno %s", c->tag, code, strerror(errno));
   reset_client(c);
   if (!c->stream_closed && c->sid > 0 && c->t->ng) {
     nghttp2_session_set_stream_user_data(c->t->ng, c->sid, NULL);
@@ -404,9 +409,8 @@ static void on_accept(void) {
     if (!r || !port_allowed(r, port) || !t || !t->up || t->dead) {
       // No app at this IP, a port no segment allows, or no Z-Tunnel: refuse at once.
       st.refused++;
-      if (getenv("ZCC_DATAPLANE_DEBUG")) logf_("refused %s:%u route %d tunnel up %d", inet_ntoa(dst.sin_addr), port, !!r, t ? t->up : -1);
-      struct conn tmp = {.h = {K_CONN, fd, 0}};
-      reset_client(&tmp);
+      if (debug) logf_("refused %s:%u route %d tunnel up %d", inet_ntoa(dst.sin_addr), port, !!r, t ? t->up : -1);
+      close_with_rst(fd);
       continue;
     }
     struct conn *c = calloc(1, sizeof *c);
@@ -523,7 +527,7 @@ static int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, vo
   }
   struct conn *c = nghttp2_session_get_stream_user_data(s, sid);
   if (!c) return 0;
-  if (getenv("ZCC_DATAPLANE_DEBUG")) logf_("stream close tag %u code 0x%x established %d", c->tag, code, c->established);
+  if (debug) logf_("stream close tag %u code 0x%x established %d", c->tag, code, c->established);
   c->stream_closed = 1;
   if (code != NGHTTP2_NO_ERROR || !c->established) {
     if (!c->established) st.failed++;
@@ -539,7 +543,7 @@ static int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, vo
 
 static void tunnel_down(struct tunnel *t, const char *why) {
   if (!t->used) return;
-  if (getenv("ZCC_DATAPLANE_DEBUG")) logf_("tunnel %d down: %s", t->id, why);
+  if (debug) logf_("tunnel %d down: %s", t->id, why);
   for (struct conn *c = t->conns, *n; c; c = n) {
     n = c->next;
     c->stream_closed = 1;
@@ -687,6 +691,7 @@ static void tunnel_io(struct tunnel *t, uint32_t events) {
     if (net_send(t) < 0) return tunnel_down(t, "socket write failed");
   }
   // Socket -> BIO pair -> TLS.
+  int eof = 0;
   for (;;) {
     char *p;
     int space = BIO_nwrite0(t->net, &p);
@@ -697,17 +702,9 @@ static void tunnel_io(struct tunnel *t, uint32_t events) {
       return tunnel_down(t, strerror(errno));
     }
     if (n == 0) {
-      BIO_nwrite(t->net, &p, 0);
       if (t->handshaking) return tunnel_down(t, "edge closed during the TLS handshake");
-      // Let TLS see the end after the buffered records.
-      static uint8_t tmp[TLS_CHUNK];
-      for (;;) {
-        int m = SSL_read(t->ssl, tmp, sizeof tmp);
-        if (m <= 0) break;
-        nghttp2_session_mem_recv(t->ng, tmp, (size_t)m);
-      }
-      process_dirty();
-      return tunnel_down(t, "edge closed the Z-Tunnel");
+      eof = 1;  // the records already buffered are still delivered below
+      break;
     }
     BIO_nwrite(t->net, &p, (int)n);
     if (n < space) break;
@@ -744,6 +741,7 @@ static void tunnel_io(struct tunnel *t, uint32_t events) {
     if (!t->used) return;
   }
   process_dirty();
+  if (eof) return tunnel_down(t, "edge closed the Z-Tunnel");
   tunnel_flush(t);
 }
 
@@ -957,7 +955,9 @@ static void sweep(void) {
 int main(int argc, char **argv) {
   // Usage: zcc-dataplane LISTEN_PORT [CONNECT_MS HALF_CLOSED_IDLE_MS]
   signal(SIGPIPE, SIG_IGN);
-  if (getenv("ZCC_DATAPLANE_DEBUG") && getenv("ZCC_DATAPLANE_DEBUG")[0] == '/') freopen(getenv("ZCC_DATAPLANE_DEBUG"), "a", stderr);
+  const char *debug_to = getenv("ZCC_DATAPLANE_DEBUG");
+  debug = debug_to != NULL;
+  if (debug && debug_to[0] == '/' && !freopen(debug_to, "a", stderr)) return 1;
   int port = argc > 1 ? atoi(argv[1]) : 0;
   if (argc > 2) connect_ms = atol(argv[2]);
   if (argc > 3) half_closed_idle_ms = atol(argv[3]);

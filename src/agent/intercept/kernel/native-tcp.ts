@@ -7,7 +7,6 @@ import { parseHostPort } from '../../../protocol/tls.js';
 import { CAPABILITIES, RESET_REQUEST_CAPABILITY } from '../../../protocol/version.js';
 import { DataplaneProcess, type DataplaneStats } from '../../../../native/dataplane/dataplane-process.js';
 import type { Agent, AgentTenant } from '../../agent.js';
-import { routeName } from '../../tenants/tenant-router.js';
 import { appPorts } from './app-ports.js';
 import type { InterceptTimeouts } from './timeouts.js';
 
@@ -97,14 +96,15 @@ export class NativeTcp {
     for (const m of this.agent.pool.snapshot()) this.route(m.ip, m.fqdn, m.tenant);
   }
 
+  /** Runs for every new pool mapping (the DNS path): the agent's cached tenant routing, no lists built. */
   private route(ip: string, fqdn: string, tenant: string): void {
-    const owner = routeName(this.agent.tenants.filter((t) => t.enabled), fqdn);
+    const owner = this.agent.appFor(fqdn)?.tenant === tenant ? this.agent.enabledTenant(tenant) : undefined;
     const slot = this.slots.get(tenant);
-    if (!owner || owner.tenant.id !== tenant || !slot) {
+    if (!owner || !slot) {
       if (this.routes.delete(ip)) this.plane.unroute(ip);
       return;
     }
-    const ranges = appPorts(owner.tenant.segments, fqdn, 'tcp');
+    const ranges = appPorts(owner.segments, fqdn, 'tcp');
     const key = `${slot.id} ${fqdn} ${ranges.map((r) => `${r.from}-${r.to}`).join(',')}`;
     if (this.routes.get(ip) === key) return;
     this.routes.set(ip, key);
@@ -112,13 +112,12 @@ export class NativeTcp {
   }
 
   private async open(t: AgentTenant): Promise<void> {
-    let slot = this.slots.get(t.id);
-    if (!slot) {
-      slot = { id: this.nextId++, state: 'connecting', backoff: new Backoff(), retry: null, decoder: new FrameDecoder(`native Z-Tunnel ${t.id} control`) };
-      this.slots.set(t.id, slot);
-    }
+    // A fresh decoder per connect: a torn-down stream may have left half a frame.
+    const decoder = new FrameDecoder(`native Z-Tunnel ${t.id} control`);
+    const slot = this.slots.get(t.id) ?? { id: this.nextId++, state: 'connecting', backoff: new Backoff(), retry: null, decoder };
+    this.slots.set(t.id, slot);
     slot.state = 'connecting';
-    slot.decoder = new FrameDecoder(`native Z-Tunnel ${t.id} control`);
+    slot.decoder = decoder;
     try {
       const { host, port } = parseHostPort(t.settings.edge, 'edge address');
       const address = isIPv4(host) ? host : (await lookup(host, { family: 4 })).address;
