@@ -240,9 +240,9 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     const serverName = target.serverName ?? this.opts.serverName;
     this.setState({ state: 'connecting', edge: this.edgeNow, error: this.state.error });
     const { host, port } = parseHostPort(this.edgeNow, 'edge address');
-    let fingerprint: string;
+    let hello: HelloMessage;
     try {
-      fingerprint = resolveFingerprint(this.opts.fingerprint);
+      hello = this.hello();
     } catch (err) {
       this.retry(`cannot compute the device fingerprint: ${(err as Error).message}`);
       return;
@@ -256,7 +256,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
       socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'Z-Tunnel socket error'));
       const session = ZTunnelSession.client(socket, {
         log: this.opts.log,
-        hello: { ...makeHello('agent', CAPABILITIES, 'zcc-agent'), fingerprint },
+        hello,
         where: `edge ${this.edgeNow}`,
         keepaliveMs: this.opts.keepaliveMs,
       });
