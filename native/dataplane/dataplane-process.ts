@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -12,27 +12,30 @@ import { createInterface } from 'node:readline';
 function packageRoot(): string {
   for (const start of [process.argv[1] ? realpathSync(process.argv[1]) : '', process.cwd()].filter(Boolean)) {
     for (let dir = dirname(start); ; dir = dirname(dir)) {
-      if (existsSync(join(dir, 'native', 'dataplane', 'dataplane.c'))) return dir;
+      if (existsSync(join(dir, 'native', 'dataplane', 'dataplane.h'))) return dir;
       if (dirname(dir) === dir) break;
     }
   }
-  throw new Error('native/dataplane/dataplane.c not found above the entry script or the working directory');
+  throw new Error('native/dataplane/dataplane.h not found above the entry script or the working directory');
 }
 
 /**
- * The native data plane's binary, compiled from dataplane.c when missing or older than the
- * source. Needs a C compiler and the OpenSSL and nghttp2 headers (Debian: gcc, libssl-dev,
+ * The native data plane's binary, compiled from native/dataplane/*.c when missing or older than
+ * a source. Needs a C compiler and the OpenSSL and nghttp2 headers (Debian: gcc, libssl-dev,
  * libnghttp2-dev); the error says which step failed.
  */
 export function dataplaneBinary(): string {
   const root = packageRoot();
-  const source = join(root, 'native', 'dataplane', 'dataplane.c');
+  const dir = join(root, 'native', 'dataplane');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.c') || f.endsWith('.h'));
+  const sources = files.filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
+  const newest = Math.max(...files.map((f) => statSync(join(dir, f)).mtimeMs));
   const binary = join(root, 'native', 'build', 'zcc-dataplane');
-  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  if (existsSync(binary) && statSync(binary).mtimeMs >= newest) return binary;
   mkdirSync(dirname(binary), { recursive: true });
   const tmp = `${binary}.${process.pid}`;
   try {
-    execFileSync('cc', ['-O2', '-Wall', '-o', tmp, source, '-lssl', '-lcrypto', '-lnghttp2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('cc', ['-O2', '-Wall', '-o', tmp, ...sources, '-lssl', '-lcrypto', '-lnghttp2'], { stdio: ['ignore', 'ignore', 'pipe'] });
     execFileSync('mv', ['-f', tmp, binary]);
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim().split('\n').slice(0, 3).join(' | ');
@@ -50,7 +53,7 @@ export interface DataplaneTunnel {
   certPem: string;
   keyPem: string;
   /** The control frame(s) sent first on the control stream: the encoded hello. */
-  hello: Buffer;
+  hello?: Buffer;
 }
 
 export interface DataplaneRange {
@@ -62,6 +65,8 @@ export type DataplaneStats = Record<'accepted' | 'refused' | 'established' | 'fa
 
 interface Events {
   up: [id: number];
+  /** Connector: an open waits for where host:port is; answer with target() or unresolved(). */
+  resolve: [host: string, port: number];
   down: [id: number, reason: string];
   control: [id: number, bytes: Buffer];
   error: [message: string];
@@ -71,9 +76,11 @@ interface Events {
 const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
 
 /**
- * The zcc-dataplane process (dataplane.c): owns the intercept listener and one Z-Tunnel per
- * tenant, splices intercepted TCP connections to microtunnels. This class speaks its line
- * protocol: commands on its stdin, events on its stdout.
+ * The zcc-dataplane process (native/dataplane, main.c has its line protocol). In the agent role
+ * it owns the intercept listener and one Z-Tunnel per tenant and splices intercepted TCP
+ * connections to microtunnels; in the connector role it owns the connector's Z-Tunnel and dials
+ * the apps the edge opens microtunnels to. This class speaks its line protocol: commands on its
+ * stdin, events on its stdout.
  */
 export class DataplaneProcess extends EventEmitter<Events> {
   private pendingStats: Array<(s: DataplaneStats) => void> = [];
@@ -86,10 +93,19 @@ export class DataplaneProcess extends EventEmitter<Events> {
     super();
   }
 
-  /** Starts the process with its listener on 127.0.0.1:`port` (0: any); resolves once it listens. */
+  /** The agent's role, its listener on 127.0.0.1:`port` (0: any); resolves once it listens. */
   static start(opts: { port?: number; connectMs: number; halfClosedIdleMs: number; binary?: string }): Promise<DataplaneProcess> {
-    const binary = opts.binary ?? dataplaneBinary();
-    const child = spawn(binary, [String(opts.port ?? 0), String(opts.connectMs), String(opts.halfClosedIdleMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    return DataplaneProcess.spawn(opts.binary, ['agent', String(opts.port ?? 0), String(opts.connectMs), String(opts.halfClosedIdleMs)], 'listening');
+  }
+
+  /** The connector's role; resolves once it is ready for its tunnel. */
+  static startConnector(opts: { connectMs: number; binary?: string }): Promise<DataplaneProcess> {
+    return DataplaneProcess.spawn(opts.binary, ['connector', String(opts.connectMs)], 'ready');
+  }
+
+  private static spawn(path: string | undefined, args: string[], readyEvent: string): Promise<DataplaneProcess> {
+    const binary = path ?? dataplaneBinary();
+    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     return new Promise((resolve, reject) => {
       let plane: DataplaneProcess | null = null;
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -103,7 +119,7 @@ export class DataplaneProcess extends EventEmitter<Events> {
       });
       lines.on('line', (line) => {
         const [event, a, b] = splitEvent(line);
-        if (event === 'listening' && !plane) {
+        if (event === readyEvent && !plane) {
           plane = new DataplaneProcess(child, Number(a));
           resolve(plane);
         } else if (!plane) {
@@ -117,8 +133,10 @@ export class DataplaneProcess extends EventEmitter<Events> {
     return !this.exited;
   }
 
+  /** Dials a Z-Tunnel; `hello` goes first on its control stream (none: the caller sends its own). */
   tunnel(id: number, t: DataplaneTunnel): void {
-    this.command(`tunnel ${id} ${t.host} ${t.port} ${t.serverName} ${b64(t.caPem)} ${b64(t.certPem)} ${b64(t.keyPem)} ${b64(t.hello)}`);
+    const hello = t.hello ? b64(t.hello) : '-';
+    this.command(`tunnel ${id} ${t.host} ${t.port} ${t.serverName} ${b64(t.caPem)} ${b64(t.certPem)} ${b64(t.keyPem)} ${hello}`);
   }
 
   send(id: number, bytes: Buffer): void {
@@ -136,6 +154,21 @@ export class DataplaneProcess extends EventEmitter<Events> {
 
   unroute(ip: string): void {
     this.command(`unroute ${ip}`);
+  }
+
+  /** Connector: `host:port` is at `ip:targetPort` for `ttlMs` (0: for good). */
+  target(host: string, port: number, ip: string, targetPort: number, ttlMs: number): void {
+    this.command(`target ${host} ${port} ${ip} ${targetPort} ${Math.max(0, Math.round(ttlMs))}`);
+  }
+
+  /** Connector: `host:port` does not resolve; the opens waiting on it are refused. */
+  unresolved(host: string, port: number, why: string): void {
+    this.command(`unresolved ${host} ${port} ${why.replace(/[\r\n]/g, ' ')}`);
+  }
+
+  /** Connector: the edge asked for the reset of microtunnel `tag` with `code`. */
+  reset(id: number, tag: number, code: number): void {
+    this.command(`reset ${id} ${tag} ${code}`);
   }
 
   stats(): Promise<DataplaneStats> {
@@ -164,6 +197,7 @@ export class DataplaneProcess extends EventEmitter<Events> {
     if (event === 'up') this.emit('up', Number(a));
     else if (event === 'down') this.emit('down', Number(a), b);
     else if (event === 'control') this.emit('control', Number(a), Buffer.from(b, 'base64'));
+    else if (event === 'resolve') this.emit('resolve', a, Number(b));
     else if (event === 'stats') {
       const stats = Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])) as DataplaneStats;
       this.pendingStats.shift()?.(stats);
