@@ -196,7 +196,7 @@ static int on_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_
 
 static int on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   struct tunnel *t = ud;
-  tunnel_on_ping(t, f);
+  tunnel_on_frame(t, f);
   if (f->hd.stream_id == t->control_id && f->hd.type == NGHTTP2_HEADERS && !t->up) {
     t->up = 1;
     emit("up %d", t->id);

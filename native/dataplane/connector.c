@@ -235,6 +235,7 @@ void connector_udp_read(struct conn *c) {
     }
     c->active_ms = now_ms();
     if (buf_size(&c->up) + 2 + (size_t)n > DATAGRAM_QUEUE) continue;
+    st.bytes_up += (size_t)n;
     d[0] = (uint8_t)(n >> 8);
     d[1] = (uint8_t)n;
     buf_append(&c->up, d, 2 + (size_t)n);
@@ -249,7 +250,7 @@ void connector_udp_down(struct conn *c) {
     const uint8_t *p = c->down.p + c->down.off;
     size_t n = ((size_t)p[0] << 8) | p[1];
     if (buf_size(&c->down) < 2 + n) break;
-    if (c->h.fd >= 0) send(c->h.fd, p + 2, n, 0);  // UDP: a datagram that cannot go is lost
+    if (c->h.fd >= 0 && send(c->h.fd, p + 2, n, 0) >= 0) st.bytes_down += n;  // else lost: it is UDP
     c->down.off += 2 + n;
     used += 2 + n;
   }
@@ -393,7 +394,7 @@ static void on_open(struct tunnel *t, struct conn *c) {
 
 static int on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   struct tunnel *t = ud;
-  tunnel_on_ping(t, f);
+  tunnel_on_frame(t, f);
   if (f->hd.stream_id <= 0 || f->hd.stream_id == t->control_id) return 0;
   struct conn *c = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (!c) return 0;

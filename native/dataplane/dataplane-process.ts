@@ -61,7 +61,7 @@ export interface DataplaneRange {
   to: number;
 }
 
-export type DataplaneStats = Record<'accepted' | 'refused' | 'established' | 'failed' | 'active', number>;
+export type DataplaneStats = Record<'accepted' | 'refused' | 'established' | 'failed' | 'active' | 'bytesUp' | 'bytesDown', number>;
 
 interface Events {
   up: [id: number];

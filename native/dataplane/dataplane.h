@@ -92,6 +92,7 @@ struct tunnel {
   uint64_t ping_due_ms;   // when the next one goes
   char host[256], servername[256];
   int port;
+  char goaway[256];  // the edge's GOAWAY debug data (why it refused us), printable only
 };
 
 // main.c
@@ -102,6 +103,7 @@ extern long connect_ms, half_closed_idle_ms;
 extern struct tunnel tunnels[MAX_TUNNELS];
 extern struct stats {
   unsigned long accepted, refused, established, failed, active;
+  unsigned long long bytes_up, bytes_down;  // socket -> stream, stream -> socket
 } st;
 
 // util.c
@@ -131,7 +133,7 @@ void conn_established(struct conn *c);
 ssize_t up_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags, nghttp2_data_source *src, void *ud);
 int on_data_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud);
 int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, void *ud);
-void process_dirty(void);
+int process_dirty(void);
 void bury(void);
 
 // tunnel.c
@@ -141,7 +143,7 @@ void tunnel_flush(struct tunnel *t);
 void tunnel_io(struct tunnel *t, uint32_t events);
 void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n);
 void tunnel_keepalive(struct tunnel *t, uint64_t now);
-void tunnel_on_ping(struct tunnel *t, const nghttp2_frame *f);
+void tunnel_on_frame(struct tunnel *t, const nghttp2_frame *f);
 ssize_t control_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags, nghttp2_data_source *src, void *ud);
 
 // agent.c

@@ -73,7 +73,7 @@ static void command(char *line) {
     struct tunnel *t = tunnel_arg(argv[1]);
     if (t) tunnel_down(t, "closed by its owner");
   } else if (strcmp(cmd, "stats") == 0) {
-    emit("stats accepted=%lu refused=%lu established=%lu failed=%lu active=%lu", st.accepted, st.refused, st.established, st.failed, st.active);
+    emit("stats accepted=%lu refused=%lu established=%lu failed=%lu active=%lu bytesUp=%llu bytesDown=%llu", st.accepted, st.refused, st.established, st.failed, st.active, st.bytes_up, st.bytes_down);
   } else if (role == ROLE_AGENT && strcmp(cmd, "route") == 0 && argc == 5) {
     agent_route(argv[1], atoi(argv[2]), argv[3], argv[4]);
   } else if (role == ROLE_AGENT && strcmp(cmd, "unroute") == 0 && argc == 2) {

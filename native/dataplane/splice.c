@@ -104,6 +104,7 @@ void conn_write_down(struct conn *c) {
       return;
     }
     c->down.off += (size_t)n;
+    st.bytes_down += (size_t)n;
     c->active_ms = now_ms();
     if (!c->stream_closed && c->t->ng) nghttp2_session_consume_stream(c->t->ng, c->sid, (size_t)n);
   }
@@ -130,6 +131,7 @@ void conn_read_up(struct conn *c) {
     }
     if (n == 0) c->client_eof = 1;
     c->up.len += (size_t)n;
+    st.bytes_up += (size_t)n;
     c->active_ms = now_ms();
   }
   c->reading = !c->client_eof && buf_size(&c->up) < SPLICE_BUFFER;
@@ -191,6 +193,7 @@ int on_data_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *da
       return 0;
     }
     if (n > 0) written = (size_t)n;
+    st.bytes_down += written;
   }
   if (written) nghttp2_session_consume_stream(s, sid, written);
   if (written < len) {
@@ -221,11 +224,15 @@ int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
   return 0;
 }
 
-void process_dirty(void) {
+/** Runs the socket side of the connections marked dirty; returns how many there were. */
+int process_dirty(void) {
+  int n = 0;
   while (dirty_head) {
     struct conn *c = dirty_head;
     dirty_head = c->dirty_next;
     c->dirty = 0;
+    n++;
     if (!c->dead) conn_write_down(c);
   }
+  return n;
 }

@@ -41,9 +41,11 @@ void tunnel_down(struct tunnel *t, const char *why) {
   if (t->h.fd >= 0) close(t->h.fd);
   buf_free(&t->control_out);
   int id = t->id;
+  char refused[sizeof t->goaway + 32] = "";
+  if (t->goaway[0]) snprintf(refused, sizeof refused, "refused by the edge: %s", t->goaway);
   memset(t, 0, sizeof *t);
   t->h.fd = -1;
-  emit("down %d %s", id, why);
+  emit("down %d %s", id, refused[0] ? refused : why);
 }
 
 /** Moves ciphertext from the BIO pair to the socket. Returns -1 when the socket failed. */
@@ -112,7 +114,12 @@ void tunnel_flush(struct tunnel *t) {
       memcpy(plain + n, d, (size_t)m);
       n += (size_t)m;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      // Streams that closed while we sent (our END_STREAM was their last frame) finish their
+      // socket side now, not at the tunnel's next read; that may queue frames (window updates).
+      if (process_dirty()) continue;
+      break;
+    }
     int w = SSL_write(t->ssl, plain, (int)n);
     if (w <= 0) return tunnel_down(t, ssl_failure(t, "SSL_write", w));
   }
@@ -139,8 +146,17 @@ void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n) {
   tunnel_flush(t);
 }
 
-void tunnel_on_ping(struct tunnel *t, const nghttp2_frame *f) {
+/** Session-level frames either role cares about: our PING's answer, the edge's GOAWAY reason. */
+void tunnel_on_frame(struct tunnel *t, const nghttp2_frame *f) {
   if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) t->ping_sent_ms = 0;
+  if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && f->goaway.opaque_data_len) {
+    size_t n = f->goaway.opaque_data_len < sizeof t->goaway - 1 ? f->goaway.opaque_data_len : sizeof t->goaway - 1;
+    for (size_t i = 0; i < n; i++) {
+      uint8_t ch = f->goaway.opaque_data[i];
+      t->goaway[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    t->goaway[n] = 0;
+  }
 }
 
 /** A PING every 15 s; one unanswered for 10 s means the edge is gone (protocol.md §6). */

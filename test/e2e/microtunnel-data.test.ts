@@ -7,6 +7,7 @@ import { Socks5Server } from '../../src/agent/intercept/socks5.js';
 import { STREAM_WINDOW } from '../../src/protocol/h2-settings.js';
 import { Harness } from '../helpers/harness.js';
 import { waitUntil } from '../helpers/log-capture.js';
+import { nativePlaneUnavailable } from '../helpers/native-plane.js';
 import { bulkHttpServer, echoServer, sinkServer, sourceServer, type TestServer } from '../helpers/servers.js';
 import { socksConnect } from '../helpers/socks-client.js';
 
@@ -14,7 +15,11 @@ const run = promisify(execFile);
 const GiB = 1 << 30;
 const BULK = Number(process.env.ZCC_TEST_BULK_BYTES ?? GiB);
 
-describe('microtunnels end to end (agent → edge → connector → server)', () => {
+const nativeSkip = nativePlaneUnavailable();
+if (nativeSkip) console.log(`SKIP test/e2e/microtunnel-data with the native connector: ${nativeSkip}`);
+const PLANES = nativeSkip ? (['node'] as const) : (['node', 'native'] as const);
+
+describe.each(PLANES)('microtunnels end to end (agent → edge → connector → server), %s connector data plane', (connectorDataPlane) => {
   let echo: TestServer;
   let bulk: Awaited<ReturnType<typeof bulkHttpServer>>;
   let source: Awaited<ReturnType<typeof sourceServer>>;
@@ -38,6 +43,7 @@ describe('microtunnels end to end (agent → edge → connector → server)', ()
         { id: 'source', name: 'Source', domains: ['source.acme.test'], tcpPorts: [{ from: 9, to: 9 }] },
         { id: 'sink', name: 'Sink', domains: ['sink.acme.test'], tcpPorts: [{ from: 9, to: 9 }] },
       ],
+      connectorDataPlane,
     }).start();
     socks = new Socks5Server({ dialer: h.agent.dial, log: h.logs.log.child({ front: 'socks5' }) });
     const a = await socks.start({ host: '127.0.0.1', port: 0 });

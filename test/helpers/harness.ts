@@ -25,6 +25,10 @@ export interface HarnessOptions {
   connectors?: number;
   keepaliveMs?: number;
   tenantId?: string;
+  /** Which data plane the connectors run (ConnectorConfig.dataPlane). */
+  connectorDataPlane?: 'node' | 'native';
+  /** ConnectorConfig.resolveCacheMs of the connectors. */
+  connectorResolveCacheMs?: number;
 }
 
 /** A whole reference cloud, connectors and an enrolled agent in this process, over real sockets. */
@@ -103,6 +107,8 @@ export class Harness {
         cloud: { tunnel: this.cloud.tunnel, enroll: this.cloud.enroll, serverName: 'localhost', caPem: this.cloud.caPem },
         provisioningKey: this.provisioningKey,
         staticServers: this.opts.servers,
+        dataPlane: this.opts.connectorDataPlane,
+        resolveCacheMs: this.opts.connectorResolveCacheMs,
       }),
       this.logs.log.child({ proc: name }),
     );

@@ -6,19 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataplaneBinary, type DataplaneStats } from '../../native/dataplane/dataplane-process.js';
+import type { DataplaneStats } from '../../native/dataplane/dataplane-process.js';
 import { seededBytes } from '../fixtures/kernel-apps.js';
+import { nativePlaneUnavailable } from '../helpers/native-plane.js';
 import { AgentFixture, Netns, netnsUnavailable } from './netns.js';
 
-const unbuildable = ((): string | undefined => {
-  try {
-    dataplaneBinary();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-})();
-const skip = (await netnsUnavailable()) ?? unbuildable;
+const skip = (await netnsUnavailable()) ?? nativePlaneUnavailable();
 if (skip) console.log(`SKIP test/intercept-kernel/native-dataplane: ${skip}`);
 
 const sha = (b: string | Buffer): string => createHash('sha256').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');

@@ -20,6 +20,17 @@ export const ConnectorConfig = z.strictObject({
   connectTimeoutMs: z.number().int().min(100).default(10_000),
   healthIntervalMs: z.number().int().min(100).default(10_000),
   /**
+   * Who carries the Z-Tunnel and its microtunnels: this Node process, or the native data plane
+   * (native/dataplane, built with cc on first use; experimental, IPv4 app addresses only).
+   */
+  dataPlane: z.enum(['node', 'native']).default('node'),
+  /**
+   * Native data plane: how long a looked-up app address is reused before the process asks again
+   * (a static entry naming an IPv4 address is kept for good). Every probe refreshes it; the
+   * default matches the edge's probe cache.
+   */
+  resolveCacheMs: z.number().int().min(1).default(30_000),
+  /**
    * Disaster recovery: this connector is DR-designated and also keeps a Z-Tunnel to each of these
    * private service edges ("host:port"), with the same certificate and CA pin as to the cloud.
    */

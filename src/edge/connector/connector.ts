@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -15,8 +16,13 @@ import { ZTunnelSession, type IncomingMicrotunnel } from '../../protocol/session
 import { splice } from '../../protocol/splice.js';
 import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
 import { CAPABILITIES } from '../../protocol/version.js';
+import { DataplaneProcess, type DataplaneStats } from '../../../native/dataplane/dataplane-process.js';
 import { pinnedCa, type ConnectorConfig } from './connector-config.js';
+import { NativeEdgeLink, type EdgeLink } from './native-edge-link.js';
 import { TargetResolver } from './target-resolver.js';
+
+/** The native process's tunnel slots (MAX_TUNNELS in native/dataplane/dataplane.h). */
+const NATIVE_TUNNEL_SLOTS = 64;
 
 /**
  * The app connector: dials out to the edge (it never listens), enrolls once with a provisioning
@@ -24,7 +30,10 @@ import { TargetResolver } from './target-resolver.js';
  * dispatcher's probes.
  */
 export class Connector {
-  private session: ZTunnelSession | null = null;
+  private session: EdgeLink | null = null;
+  /** The native data plane (`dataPlane: 'native'`): it carries the Z-Tunnel and every microtunnel. */
+  private plane: DataplaneProcess | null = null;
+  private nativeTunnelId = 0;
   private stopped = false;
   private readonly resolver: TargetResolver;
   private readonly backoff = new Backoff();
@@ -48,6 +57,7 @@ export class Connector {
   /** Enrolls if needed and connects; resolves once the first Z-Tunnel is up. */
   async start(): Promise<void> {
     const identity = await this.ensureEnrolled();
+    if (this.cfg.dataPlane === 'native') await this.startPlane();
     this.startPseLinks();
     await new Promise<void>((resolve, reject) => {
       this.firstUp = { resolve, reject };
@@ -60,12 +70,17 @@ export class Connector {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.session?.destroy();
     for (const s of this.upstreams) s.destroy();
-    await Promise.all(this.pseLinks.map((l) => l.stop()));
+    await Promise.all([...this.pseLinks.map((l) => l.stop()), this.plane?.stop()]);
   }
 
   /** Microtunnels being served and server connections held (both 0 once every one has closed). */
   get tracked(): { microtunnels: number; upstreams: number } {
     return { microtunnels: this.active, upstreams: this.upstreams.size };
+  }
+
+  /** The native data plane's counters (`dataPlane: 'native'`), else undefined. */
+  dataPlaneStats(): Promise<DataplaneStats> | undefined {
+    return this.plane?.stats();
   }
 
   /** Whether the Z-Tunnel to each private service edge of `dr.pseAddresses` is up, in order. */
@@ -117,58 +132,124 @@ export class Connector {
 
   private connect(identity: TlsIdentity): void {
     if (this.stopped) return;
+    if (this.plane) return void this.connectNative(identity, this.plane);
     const { host, port } = parseHostPort(this.cfg.cloud.tunnel, 'cloud.tunnel');
     const socket = tls.connect({ host, port, ...tunnelClientOptions(identity, pinnedCa(this.cfg), this.cfg.cloud.serverName) });
     socket.setNoDelay(true);
-    const retry = (err: Error): void => {
-      if (this.stopped) return;
-      const wait = this.backoff.next();
-      this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code, retryInMs: wait }, 'Z-Tunnel to edge down');
-      this.retryTimer = setTimeout(() => this.connect(identity), wait);
-      this.retryTimer.unref();
-    };
-    socket.once('error', (err) => {
-      // A pin or name mismatch will not heal by retrying: fail start() so the operator sees it.
-      // Network errors (edge not up yet, unreachable) are retried with backoff.
-      if (this.firstUp && isCertificateError(err)) {
-        this.log.error({ err: err.message, code: (err as NodeJS.ErrnoException).code, fatal: true }, 'Z-Tunnel to edge down');
-        this.firstUp.reject(err);
-        this.firstUp = null;
-        this.stopped = true;
-        return;
-      }
-      retry(err);
-    });
+    socket.once('error', (err) => this.retry(identity, err, isCertificateError(err)));
     socket.once('secureConnect', () => {
       socket.removeAllListeners('error');
       socket.on('error', () => undefined);
-      const session = ZTunnelSession.server(socket, {
-        log: this.log,
-        hello: makeHello('connector', CAPABILITIES, `zcc-connector ${this.cfg.name}`),
-        where: `edge ${this.cfg.cloud.tunnel}`,
-      });
-      this.session = session;
+      const session = ZTunnelSession.server(socket, { log: this.log, hello: this.hello(), where: `edge ${this.cfg.cloud.tunnel}` });
       session.on('microtunnel', (m) => void this.serve(m));
-      session.on('message', (m) => {
-        if (m.type === 'probe') void this.probe(m.id, m.proto, m.host, m.port);
-      });
-      const health = setInterval(() => session.send({ type: 'health', activeMicrotunnels: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut }), this.cfg.healthIntervalMs);
-      health.unref();
       let refusal: string | undefined;
       session.h2.once('goaway', (code, _last, data) => {
         if (code !== http2.constants.NGHTTP2_NO_ERROR && data?.length) refusal = data.toString('utf8').replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
       });
-      session.once('close', (err) => {
-        clearInterval(health);
-        retry(refusal ? new Error(`refused by the edge: ${refusal}`) : (err ?? new Error('closed by edge')));
-      });
-      void session.ready().then(() => {
-        this.backoff.reset();
-        this.log.info('Z-Tunnel to edge up');
-        this.firstUp?.resolve();
-        this.firstUp = null;
-      }, () => undefined);
+      this.attach(session, (err) => this.retry(identity, refusal ? new Error(`refused by the edge: ${refusal}`) : (err ?? new Error('closed by edge')), false));
     });
+  }
+
+  /** The same Z-Tunnel through the native data plane: it dials, and carries every microtunnel. */
+  private async connectNative(identity: TlsIdentity, plane: DataplaneProcess): Promise<void> {
+    const { host, port } = parseHostPort(this.cfg.cloud.tunnel, 'cloud.tunnel');
+    let address: string;
+    try {
+      address = net.isIPv4(host) ? host : (await lookup(host, { family: 4 })).address;
+    } catch (err) {
+      return this.retry(identity, err as Error, false);
+    }
+    if (this.stopped) return;
+    const id = this.nativeTunnelId++ % NATIVE_TUNNEL_SLOTS;
+    const tunnel = { host: address, port, serverName: this.cfg.cloud.serverName, caPem: pinnedCa(this.cfg), certPem: identity.certPem, keyPem: identity.keyPem };
+    const link = new NativeEdgeLink(plane, id, tunnel, this.hello(), this.log, `edge ${this.cfg.cloud.tunnel}`);
+    // The process reports a refused certificate as a failed handshake naming OpenSSL's verdict.
+    this.attach(link, (err) => this.retry(identity, err ?? new Error('closed by edge'), !!err && /TLS handshake failed.*(certificate|verify)/i.test(err.message)));
+  }
+
+  private hello(): ReturnType<typeof makeHello> {
+    return makeHello('connector', CAPABILITIES, `zcc-connector ${this.cfg.name}`);
+  }
+
+  /** What either data plane's Z-Tunnel needs once up: probes answered, health sent, a retry when it drops. */
+  private attach(link: EdgeLink, onClose: (err: Error | null) => void): void {
+    this.session = link;
+    link.on('message', (m) => {
+      if (m.type === 'probe') void this.probe(m.id, m.proto, m.host, m.port);
+    });
+    const health = setInterval(() => void this.sendHealth(link), this.cfg.healthIntervalMs);
+    health.unref();
+    link.once('close', (err) => {
+      clearInterval(health);
+      onClose(err);
+    });
+    void link.ready().then(() => {
+      this.backoff.reset();
+      this.log.info({ dataPlane: this.cfg.dataPlane }, 'Z-Tunnel to edge up');
+      this.firstUp?.resolve();
+      this.firstUp = null;
+    }, () => undefined);
+  }
+
+  /**
+   * A pin or name mismatch will not heal by retrying (`fatal`): it fails start() so the operator
+   * sees it. Network errors (edge not up yet, unreachable) are retried with backoff.
+   */
+  private retry(identity: TlsIdentity, err: Error, fatal: boolean): void {
+    if (this.stopped) return;
+    if (fatal && this.firstUp) {
+      this.log.error({ err: err.message, code: (err as NodeJS.ErrnoException).code, fatal: true }, 'Z-Tunnel to edge down');
+      this.firstUp.reject(err);
+      this.firstUp = null;
+      this.stopped = true;
+      return;
+    }
+    const wait = this.backoff.next();
+    this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code, retryInMs: wait }, 'Z-Tunnel to edge down');
+    this.retryTimer = setTimeout(() => this.connect(identity), wait);
+    this.retryTimer.unref();
+  }
+
+  private async sendHealth(link: EdgeLink): Promise<void> {
+    if (!this.plane) return link.send({ type: 'health', activeMicrotunnels: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut });
+    const s = await this.plane.stats();
+    link.send({ type: 'health', activeMicrotunnels: s.active, bytesIn: s.bytesUp, bytesOut: s.bytesDown });
+  }
+
+  private async startPlane(): Promise<void> {
+    const plane = await DataplaneProcess.startConnector({ connectMs: this.cfg.connectTimeoutMs });
+    this.plane = plane;
+    plane.on('resolve', (host, port) => void this.answerResolve(plane, host, port));
+    plane.on('error', (line) => this.log.warn({ line }, 'native data plane refused a command'));
+    plane.on('exit', (code) => {
+      if (!this.stopped) this.log.error({ code }, 'native data plane exited: this connector serves no microtunnel until restarted');
+    });
+  }
+
+  /** Where the native process should dial host:port; it waits with the open until told. */
+  private async answerResolve(plane: DataplaneProcess, host: string, port: number): Promise<void> {
+    try {
+      const addr = await this.resolveIPv4(host, port);
+      plane.target(host, port, addr.host, addr.port, this.targetTtl(host, port));
+      this.log.debug({ target: `${host}:${port}`, address: `${addr.host}:${addr.port}` }, 'app address for the native data plane');
+    } catch (err) {
+      this.log.info({ target: `${host}:${port}`, err: (err as Error).message }, 'cannot resolve app');
+      plane.unresolved(host, port, (err as Error).message);
+    }
+  }
+
+  /** How long the native process keeps an address: for good (0) when configured as an IPv4 address, else resolveCacheMs. */
+  private targetTtl(host: string, port: number): number {
+    const fixed = this.resolver.resolveStatic(host, port);
+    return fixed && net.isIPv4(fixed.host) ? 0 : this.cfg.resolveCacheMs;
+  }
+
+  /** The native process dials IPv4 addresses only: a static entry naming a host is looked up. */
+  private async resolveIPv4(host: string, port: number): Promise<{ host: string; port: number }> {
+    const addr = await this.resolver.resolve(host, port);
+    if (net.isIPv4(addr.host)) return addr;
+    if (net.isIPv6(addr.host)) throw new Error(`${addr.host}: the native data plane dials IPv4 only`);
+    return { host: (await lookup(addr.host, { family: 4 })).address, port: addr.port };
   }
 
   private async serve(m: IncomingMicrotunnel): Promise<void> {
@@ -259,6 +340,8 @@ export class Connector {
     try {
       const addr = await this.resolver.resolve(host, port);
       if (proto === 'tcp') await tcpHandshake(addr.host, addr.port, this.cfg.connectTimeoutMs);
+      // The open that follows the probe finds the address in the native process's cache.
+      if (this.plane && net.isIPv4(addr.host)) this.plane.target(host, port, addr.host, addr.port, this.targetTtl(host, port));
       this.session?.send({ type: 'probe-result', id, ok: true, rttMs: performance.now() - started });
     } catch (err) {
       this.session?.send({ type: 'probe-result', id, ok: false, reason: (err as Error).message.slice(0, 200) });
