@@ -88,7 +88,7 @@ export const interceptBenchmark: Benchmark = {
       const mode = (started.ready.info as { mode: string }).mode;
       const ip = (await ns.run('dig', ['@127.0.0.1', '+short', 'app.kern.test'])).stdout.trim();
       const out: BenchResult[] = [];
-      const common = { mode, processes: 'client | agent | app + edge + connector' };
+      const common = { mode, processes: 'client | agent | app + edge + connector', agentDataPlane: dataPlane ?? 'node', connectorDataPlane: process.env.ZCC_BENCH_CONNECTOR === 'native' ? 'native' : 'node' };
       if (BULK_ROWS.some((r) => wanted.includes(r))) out.push(...(await bulkRows(ns, fixture, ip, opts, common)));
       if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common, fixtureProcs(fixture))));
       return out.filter((r) => wanted.includes(r.bench as Row));
@@ -135,15 +135,21 @@ async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: Benc
  * The fixture's processes: the agent (`ip netns exec` execs node, so the spawned pid is it) and
  * the process it started for the app, edge and connector.
  */
+function childrenOf(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+}
+
 function fixtureProcs(fixture: AgentFixture): Record<string, number> {
   const agent = fixture.child.pid ?? 0;
-  const children = readdirSync(`/proc/${agent}/task`).flatMap((tid) => readFileSync(`/proc/${agent}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  const children = childrenOf(agent);
   const comm = (pid: number): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   // The native data plane (ZCC_BENCH_DATAPLANE=native) is the agent's other child.
   const native = children.filter((pid) => comm(pid) === 'zcc-dataplane');
   const cloud = children.filter((pid) => !native.includes(pid));
   if (cloud.length !== 1) throw new Error(`intercept: expected the agent fixture to have one child besides a data plane (its cloud), found ${cloud.length}`);
-  return { agent, ...(native[0] ? { 'agent data plane': native[0] } : {}), 'app + cloud': cloud[0] ?? 0 };
+  // The connector's (ZCC_BENCH_CONNECTOR=native) is the cloud process's child.
+  const connector = childrenOf(cloud[0] ?? 0).find((pid) => comm(pid) === 'zcc-dataplane');
+  return { agent, ...(native[0] ? { 'agent data plane': native[0] } : {}), 'app + cloud': cloud[0] ?? 0, ...(connector ? { 'connector data plane': connector } : {}) };
 }
 
 /** Serial GETs by a Node client in the namespace (bench/ttfb-client.ts), one process per row and round. */

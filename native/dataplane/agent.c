@@ -19,6 +19,7 @@
 
 #define ROUTE_SLOTS 65536  // open addressing, power of two
 #define MAX_RANGES 64
+#define USE_EVERY_MS 10000  // PortGate's refresh: its kernel gates last 30 s from a use
 
 struct range {
   uint16_t from, to;
@@ -26,6 +27,7 @@ struct range {
 struct route {
   uint32_t ip;  // network order; 0 = empty slot, 1 = tombstone
   int tunnel;
+  uint64_t used_ms;  // when the last `use` event went out for it
   char host[254];
   int nranges;
   struct range ranges[MAX_RANGES];
@@ -146,6 +148,12 @@ void agent_accept(void) {
     struct route *r = ok ? route_find(dst.sin_addr.s_addr) : NULL;
     struct tunnel *t = r && r->tunnel >= 0 && r->tunnel < MAX_TUNNELS ? &tunnels[r->tunnel] : NULL;
     uint16_t port = ntohs(dst.sin_port);
+    uint64_t now = now_ms();
+    if (r && now - r->used_ms >= USE_EVERY_MS) {
+      // Node keeps the IP's pool mapping fresh and gates its other ports in the kernel.
+      r->used_ms = now;
+      emit("use %s", inet_ntoa(dst.sin_addr));
+    }
     if (!r || !port_allowed(r, port) || !t || !t->up || t->dead) {
       // No app at this IP, a port no segment allows, or no Z-Tunnel: refuse at once.
       st.refused++;
@@ -227,12 +235,14 @@ void agent_callbacks(nghttp2_session_callbacks *cb) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv_cb);
 }
 
-/** The agent's timeouts (seed 003): not established within connectMs, or half-closed and idle. */
+/** The agent's timeouts (seed 003): not established within connectMs, or idle, half-closed or open. */
 void agent_sweep_conn(struct conn *c, uint64_t now) {
+  int half_closed = c->client_eof || c->shut_wr;
+  long idle_limit = half_closed ? half_closed_idle_ms : open_idle_ms;
   if (!c->established && now - c->opened_ms > (uint64_t)connect_ms) {
     st.failed++;
     conn_abort(c, NGHTTP2_CANCEL);
-  } else if (half_closed_idle_ms > 0 && (c->client_eof || c->shut_wr) && now - c->active_ms > (uint64_t)half_closed_idle_ms) {
+  } else if (c->established && idle_limit > 0 && now - c->active_ms > (uint64_t)idle_limit) {
     conn_abort(c, REASON_IDLE_TIMEOUT);
   }
 }

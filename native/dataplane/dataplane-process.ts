@@ -65,6 +65,8 @@ export type DataplaneStats = Record<'accepted' | 'refused' | 'established' | 'fa
 
 interface Events {
   up: [id: number];
+  /** Agent: a connection to this synthetic IP was accepted (at most every 10 s per IP). */
+  use: [ip: string];
   /** Connector: an open waits for where host:port is; answer with target() or unresolved(). */
   resolve: [host: string, port: number];
   down: [id: number, reason: string];
@@ -94,8 +96,8 @@ export class DataplaneProcess extends EventEmitter<Events> {
   }
 
   /** The agent's role, its listener on 127.0.0.1:`port` (0: any); resolves once it listens. */
-  static start(opts: { port?: number; connectMs: number; halfClosedIdleMs: number; binary?: string }): Promise<DataplaneProcess> {
-    return DataplaneProcess.spawn(opts.binary, ['agent', String(opts.port ?? 0), String(opts.connectMs), String(opts.halfClosedIdleMs)], 'listening');
+  static start(opts: { port?: number; connectMs: number; halfClosedIdleMs: number; openIdleMs: number; binary?: string }): Promise<DataplaneProcess> {
+    return DataplaneProcess.spawn(opts.binary, ['agent', String(opts.port ?? 0), String(opts.connectMs), String(opts.halfClosedIdleMs), String(opts.openIdleMs)], 'listening');
   }
 
   /** The connector's role; resolves once it is ready for its tunnel. */
@@ -198,6 +200,7 @@ export class DataplaneProcess extends EventEmitter<Events> {
     else if (event === 'down') this.emit('down', Number(a), b);
     else if (event === 'control') this.emit('control', Number(a), Buffer.from(b, 'base64'));
     else if (event === 'resolve') this.emit('resolve', a, Number(b));
+    else if (event === 'use') this.emit('use', a);
     else if (event === 'stats') {
       const stats = Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])) as DataplaneStats;
       this.pendingStats.shift()?.(stats);

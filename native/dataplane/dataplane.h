@@ -99,7 +99,7 @@ struct tunnel {
 extern enum role role;
 extern int ep;
 extern int debug;  // ZCC_DATAPLANE_DEBUG set: a line per reset, refusal and tunnel loss
-extern long connect_ms, half_closed_idle_ms;
+extern long connect_ms, half_closed_idle_ms, open_idle_ms;
 extern struct tunnel tunnels[MAX_TUNNELS];
 extern struct stats {
   unsigned long accepted, refused, established, failed, active;

@@ -1,7 +1,7 @@
 // zcc-dataplane's entry: the role, the command lines Node writes on stdin, the event loop and
 // the timeouts' sweep.
 //
-// Usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS
+// Usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS OPEN_IDLE_MS (0: never)
 //        zcc-dataplane connector CONNECT_MS
 //
 // Commands on stdin, one per line, fields separated by one space:
@@ -16,6 +16,7 @@
 //              reset ID TAG CODE                      the edge asked for this reset
 // Events on stdout, one per line:
 //   listening PORT (agent) | ready (connector) | up ID | control ID B64 | down ID REASON
+//   use IP (agent: a connection to IP was accepted; at most every 10 s per IP)
 //   resolve HOST PORT (connector) | stats k=v... | error WHAT
 // Diagnostics go to stderr (ZCC_DATAPLANE_DEBUG=1: every reset and refusal; =/path: to that file).
 // Secrets (the key) are never printed.
@@ -34,7 +35,7 @@
 enum role role;
 int ep;
 int debug;
-long connect_ms = 10000, half_closed_idle_ms = 6 * 60 * 1000;
+long connect_ms = 10000, half_closed_idle_ms = 6 * 60 * 1000, open_idle_ms = 0;
 struct tunnel tunnels[MAX_TUNNELS];
 struct stats st;
 
@@ -132,7 +133,7 @@ static void sweep(void) {
 }
 
 static int usage(void) {
-  fputs("usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS | connector CONNECT_MS\n", stderr);
+  fputs("usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS OPEN_IDLE_MS | connector CONNECT_MS\n", stderr);
   return 2;
 }
 
@@ -141,10 +142,11 @@ int main(int argc, char **argv) {
   const char *debug_to = getenv("ZCC_DATAPLANE_DEBUG");
   debug = debug_to != NULL;
   if (debug && debug_to[0] == '/' && !freopen(debug_to, "a", stderr)) return 1;
-  if (argc == 5 && strcmp(argv[1], "agent") == 0) {
+  if (argc == 6 && strcmp(argv[1], "agent") == 0) {
     role = ROLE_AGENT;
     connect_ms = atol(argv[3]);
     half_closed_idle_ms = atol(argv[4]);
+    open_idle_ms = atol(argv[5]);
   } else if (argc == 3 && strcmp(argv[1], "connector") == 0) {
     role = ROLE_CONNECTOR;
     connect_ms = atol(argv[2]);

@@ -88,6 +88,7 @@ void conn_abort(struct conn *c, uint32_t code) {
 
 void conn_established(struct conn *c) {
   c->established = 1;
+  c->active_ms = now_ms();
   st.established++;
   st.active++;
 }

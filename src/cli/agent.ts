@@ -21,6 +21,7 @@ export interface AgentArgs {
   socket?: string;
   osDns?: boolean;
   intercept?: boolean;
+  dataPlane?: 'node' | 'native';
   socks?: string;
   httpProxy?: string;
   noDns?: boolean;
@@ -43,6 +44,7 @@ export async function startAgent(a: AgentArgs): Promise<{ runtime: AgentRuntime;
     device: hostname(),
     osDns: a.osDns,
     intercept: a.intercept,
+    dataPlane: a.dataPlane,
     socks: a.socks,
     httpProxy: a.httpProxy,
     noDns: a.noDns,

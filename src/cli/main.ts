@@ -19,6 +19,7 @@ commands:
               --config FILE (user config; default /var/lib/zcc/config.json)  --managed FILE|none
               --state-dir DIR  --socket PATH  --os-dns (point the OS resolver at the agent)
               --intercept (kernel intercept of the synthetic pool)  --socks HOST:PORT  --http-proxy HOST:PORT
+              --data-plane node|native (who carries intercepted TCP; native: experimental, built with cc)
               --no-dns  --operator-group GROUP
   login       sign in (or again) to a tenant through the browser   [--tenant ID] [--no-browser]
   enroll      enroll this device with a configured tenant: a browser sign-in, or with
@@ -92,6 +93,7 @@ async function main(argv: string[]): Promise<void> {
       socket: { type: 'string' },
       'os-dns': { type: 'boolean' },
       intercept: { type: 'boolean' },
+      'data-plane': { type: 'string' },
       'no-dns': { type: 'boolean' },
       'no-browser': { type: 'boolean' },
       'operator-group': { type: 'string' },
@@ -122,6 +124,7 @@ async function main(argv: string[]): Promise<void> {
         socket: values.socket,
         osDns: values['os-dns'],
         intercept: values.intercept,
+        dataPlane: dataPlaneArg(values['data-plane']),
         socks: values.socks,
         httpProxy: values['http-proxy'],
         noDns: values['no-dns'],
@@ -205,3 +208,8 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   console.error(`zcc: ${(err as Error).message}`);
   process.exit(1);
 });
+
+function dataPlaneArg(value: string | undefined): 'node' | 'native' | undefined {
+  if (value === undefined || value === 'node' || value === 'native') return value;
+  throw new Error(`--data-plane: expected node or native, got ${JSON.stringify(value)}`);
+}

@@ -46,6 +46,8 @@ export interface AgentRuntimeOptions {
   resolvConfPath?: string;
   /** Kernel intercept of the synthetic pool (Linux, root). */
   intercept?: boolean;
+  /** Who carries intercepted TCP (KernelIntercept's dataPlane): Node (default) or the native process. */
+  dataPlane?: 'node' | 'native';
   /** Proxy front ends for unprivileged use. */
   socks?: string;
   httpProxy?: string;
@@ -152,7 +154,7 @@ export class AgentRuntime extends EventEmitter<{ change: [] }> {
       if (!opts.noDns) ready.dns = await this.startDns(config);
       if (opts.osDns && this.dns) ready.osDns = await this.startOsDns(config);
       if (opts.intercept) {
-        const intercept = new KernelIntercept({ agent: this.agent, log: log.child({ component: 'intercept' }), stateDir: opts.stateDir, timeouts: interceptTimeoutsOf(config) });
+        const intercept = new KernelIntercept({ agent: this.agent, log: log.child({ component: 'intercept' }), stateDir: opts.stateDir, timeouts: interceptTimeoutsOf(config), dataPlane: opts.dataPlane });
         this.stops.push(() => intercept.stop());
         ready.intercept = await intercept.start();
         this.intercept = intercept;

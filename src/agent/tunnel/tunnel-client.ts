@@ -89,11 +89,14 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
   private readonly wake: WakeDetector;
   /** The edge being dialled or connected now: `opts.edge` unless an override says otherwise. */
   private edgeNow: string;
+  /** The name `edgeNow`'s certificate must carry. */
+  private serverNameNow: string;
   private overrideTurn = 0;
 
   constructor(private readonly opts: TunnelClientOptions) {
     super();
     this.edgeNow = opts.edge;
+    this.serverNameNow = opts.serverName;
     this.state = { state: 'disconnected', edge: opts.edge };
     this.backoff = opts.backoff ?? new Backoff();
     this.wake = opts.wake ?? new WakeDetector();
@@ -161,6 +164,11 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
    */
   setIdentity(identity: TlsIdentity): void {
     this.opts.identity = identity;
+  }
+
+  /** The edge dialled or connected now, and the name its certificate must carry (a private service edge during DR). */
+  get endpoint(): { edge: string; serverName: string } {
+    return { edge: this.edgeNow, serverName: this.serverNameNow };
   }
 
   /** Replaces the edge override (see `TunnelClientOptions.edgeOverride`) for the next connect. */
@@ -238,6 +246,7 @@ export class TunnelClient extends EventEmitter<{ status: [TunnelStatus]; segment
     }
     this.edgeNow = target.edge;
     const serverName = target.serverName ?? this.opts.serverName;
+    this.serverNameNow = serverName;
     this.setState({ state: 'connecting', edge: this.edgeNow, error: this.state.error });
     const { host, port } = parseHostPort(this.edgeNow, 'edge address');
     let hello: HelloMessage;

@@ -90,7 +90,7 @@ export class KernelIntercept {
     try {
       let tcpPort: number;
       if (dataPlane === 'native') {
-        this.native = await NativeTcp.start(agent, ilog, timeouts);
+        this.native = await NativeTcp.start(agent, ilog, timeouts, gate);
         tcpPort = this.native.port;
       } else {
         this.tcp = new TcpFront({ agent, log: ilog, timeouts, earlyDataLimit: this.opts.earlyDataLimit ?? DEFAULT_EARLY_DATA_LIMIT, gate, counters: this.counters }, isSynthetic);

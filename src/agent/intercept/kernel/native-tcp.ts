@@ -8,6 +8,7 @@ import { CAPABILITIES, RESET_REQUEST_CAPABILITY } from '../../../protocol/versio
 import { DataplaneProcess, type DataplaneStats } from '../../../../native/dataplane/dataplane-process.js';
 import type { Agent, AgentTenant } from '../../agent.js';
 import { appPorts } from './app-ports.js';
+import type { PortGate } from './port-gate.js';
 import type { InterceptTimeouts } from './timeouts.js';
 
 /** What the native plane does not do, so its hello does not announce it (protocol.md §4). */
@@ -16,6 +17,8 @@ const NATIVE_CAPABILITIES = CAPABILITIES.filter((c) => c !== RESET_REQUEST_CAPAB
 interface TunnelSlot {
   id: number;
   state: 'connecting' | 'up' | 'down';
+  /** The edge it was opened to: the one the tenant's own Z-Tunnel was connected to then. */
+  endpoint: string;
   backoff: Backoff;
   retry: NodeJS.Timeout | null;
   decoder: FrameDecoder;
@@ -39,10 +42,12 @@ export class NativeTcp {
     private readonly plane: DataplaneProcess,
     private readonly agent: Agent,
     private readonly log: Logger,
+    private readonly gate: PortGate | undefined,
   ) {
     plane.on('up', (id) => this.onUp(id));
     plane.on('down', (id, reason) => this.onDown(id, reason));
     plane.on('control', (id, bytes) => this.onControl(id, bytes));
+    plane.on('use', (ip) => this.onUse(ip));
     plane.on('error', (line) => log.warn({ line }, 'native data plane refused a command'));
     plane.on('exit', (code) => {
       if (!this.stopped) log.error({ code }, 'native data plane exited: intercepted TCP connections are refused until restart');
@@ -51,9 +56,9 @@ export class NativeTcp {
     agent.pool.onMapping = (fqdn, tenant, ip) => this.route(ip, fqdn, tenant);
   }
 
-  static async start(agent: Agent, log: Logger, timeouts: InterceptTimeouts): Promise<NativeTcp> {
-    const plane = await DataplaneProcess.start({ connectMs: timeouts.connectMs, halfClosedIdleMs: timeouts.tcpHalfClosedIdleMs });
-    const n = new NativeTcp(plane, agent, log);
+  static async start(agent: Agent, log: Logger, timeouts: InterceptTimeouts, gate?: PortGate): Promise<NativeTcp> {
+    const plane = await DataplaneProcess.start({ connectMs: timeouts.connectMs, halfClosedIdleMs: timeouts.tcpHalfClosedIdleMs, openIdleMs: timeouts.tcpOpenIdleMs });
+    const n = new NativeTcp(plane, agent, log, gate);
     n.sync();
     return n;
   }
@@ -85,7 +90,13 @@ export class NativeTcp {
     const enabled = this.agent.tenants.filter((t) => t.enabled);
     for (const t of enabled) {
       const slot = this.slots.get(t.id);
-      if (!slot && t.tunnel.status.state === 'connected') void this.open(t);
+      if (t.tunnel.status.state !== 'connected') continue;
+      // Disaster recovery moved the tenant's Z-Tunnel to a private service edge, or back: follow it.
+      if (!slot || slot.endpoint !== endpointOf(t)) {
+        if (slot?.retry) clearTimeout(slot.retry);
+        if (slot) slot.retry = null;
+        void this.open(t);
+      }
     }
     for (const [tenant, slot] of this.slots) {
       if (enabled.some((t) => t.id === tenant)) continue;
@@ -114,19 +125,21 @@ export class NativeTcp {
   private async open(t: AgentTenant): Promise<void> {
     // A fresh decoder per connect: a torn-down stream may have left half a frame.
     const decoder = new FrameDecoder(`native Z-Tunnel ${t.id} control`);
-    const slot = this.slots.get(t.id) ?? { id: this.nextId++, state: 'connecting', backoff: new Backoff(), retry: null, decoder };
+    const slot = this.slots.get(t.id) ?? { id: this.nextId++, state: 'connecting', endpoint: '', backoff: new Backoff(), retry: null, decoder };
     this.slots.set(t.id, slot);
     slot.state = 'connecting';
     slot.decoder = decoder;
+    const { edge, serverName } = t.tunnel.endpoint;
+    slot.endpoint = endpointOf(t);
     try {
-      const { host, port } = parseHostPort(t.settings.edge, 'edge address');
+      const { host, port } = parseHostPort(edge, 'edge address');
       const address = isIPv4(host) ? host : (await lookup(host, { family: 4 })).address;
       const hello = encodeFrame(t.tunnel.hello(NATIVE_CAPABILITIES));
       if (this.stopped || this.slots.get(t.id) !== slot) return;
       this.plane.tunnel(slot.id, {
         host: address,
         port,
-        serverName: t.settings.serverName,
+        serverName,
         caPem: t.settings.caPem,
         certPem: t.settings.identity.certPem,
         keyPem: t.settings.identity.keyPem,
@@ -166,6 +179,19 @@ export class NativeTcp {
     slot.retry.unref();
   }
 
+  /**
+   * The process accepted a connection to `ip` (at most every 10 s per IP): its pool mapping is
+   * used (a touch: the process, not the pool, holds the connection) and the port gate learns the
+   * app's ports, so the kernel refuses the others before their handshake, as for the Node plane.
+   */
+  private onUse(ip: string): void {
+    const mapping = this.agent.pool.acquire(ip);
+    if (!mapping) return;
+    this.agent.pool.release(ip);
+    const tenant = this.agent.enabledTenant(mapping.tenant);
+    if (tenant) this.gate?.note(ip, mapping.fqdn, tenant.segments);
+  }
+
   /** The edge's control messages on the native Z-Tunnel: an error is worth a line; the rest (hello, segments) the JS Z-Tunnel already has. */
   private onControl(id: number, bytes: Buffer): void {
     const entry = this.slotOf(id);
@@ -180,4 +206,9 @@ export class NativeTcp {
       this.plane.close(id);
     }
   }
+}
+
+function endpointOf(t: AgentTenant): string {
+  const { edge, serverName } = t.tunnel.endpoint;
+  return `${edge} ${serverName}`;
 }
