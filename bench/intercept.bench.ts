@@ -81,16 +81,19 @@ export const interceptBenchmark: Benchmark = {
         agentBundle.remove();
         cloudBundle.remove();
       };
-      // ZCC_BENCH_DATAPLANE=native: intercepted TCP through the native data plane (native/dataplane).
-      const dataPlane = process.env.ZCC_BENCH_DATAPLANE === 'native' ? ('native' as const) : undefined;
+      // The product's default (auto: native when it builds), or ZCC_BENCH_DATAPLANE=node|native for
+      // the agent and ZCC_BENCH_CONNECTOR=node|native for the connector (kernel-cloud.ts).
+      const dataPlane = process.env.ZCC_BENCH_DATAPLANE as 'node' | 'native' | undefined;
       const started = await AgentFixture.start(ns, { stateDir, split: true, dataPlane }, { entry: agentBundle.file, cloudEntry: cloudBundle.file });
       fixture = started.fixture;
-      const mode = (started.ready.info as { mode: string }).mode;
       const ip = (await ns.run('dig', ['@127.0.0.1', '+short', 'app.kern.test'])).stdout.trim();
       const out: BenchResult[] = [];
-      const common = { mode, processes: 'client | agent | app + edge + connector', agentDataPlane: dataPlane ?? 'node', connectorDataPlane: process.env.ZCC_BENCH_CONNECTOR === 'native' ? 'native' : 'node' };
+      const info = started.ready.info as { mode: string; dataPlane: string };
+      const mode = info.mode;
+      const procs = fixtureProcs(fixture);
+      const common = { mode, processes: 'client | agent | app + edge + connector', agentDataPlane: info.dataPlane, connectorDataPlane: procs['connector data plane'] ? 'native' : 'node' };
       if (BULK_ROWS.some((r) => wanted.includes(r))) out.push(...(await bulkRows(ns, fixture, ip, opts, common)));
-      if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common, fixtureProcs(fixture))));
+      if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common, procs)));
       return out.filter((r) => wanted.includes(r.bench as Row));
     } finally {
       await fixture?.stop();
@@ -143,11 +146,11 @@ function fixtureProcs(fixture: AgentFixture): Record<string, number> {
   const agent = fixture.child.pid ?? 0;
   const children = childrenOf(agent);
   const comm = (pid: number): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  // The native data plane (ZCC_BENCH_DATAPLANE=native) is the agent's other child.
+  // The native data plane (by default, or ZCC_BENCH_DATAPLANE=native) is the agent's other child.
   const native = children.filter((pid) => comm(pid) === 'zcc-dataplane');
   const cloud = children.filter((pid) => !native.includes(pid));
   if (cloud.length !== 1) throw new Error(`intercept: expected the agent fixture to have one child besides a data plane (its cloud), found ${cloud.length}`);
-  // The connector's (ZCC_BENCH_CONNECTOR=native) is the cloud process's child.
+  // The connector's is the cloud process's child.
   const connector = childrenOf(cloud[0] ?? 0).find((pid) => comm(pid) === 'zcc-dataplane');
   return { agent, ...(native[0] ? { 'agent data plane': native[0] } : {}), 'app + cloud': cloud[0] ?? 0, ...(connector ? { 'connector data plane': connector } : {}) };
 }

@@ -44,6 +44,26 @@ export function dataplaneBinary(): string {
   return binary;
 }
 
+/** Who carries the data: `node` this process, `native` the zcc-dataplane process, `auto` native when it can be built or found. */
+export type DataPlaneChoice = 'auto' | 'node' | 'native';
+
+/**
+ * Resolves `auto`: native when the binary is there or builds, else Node, with `onFallback` told
+ * why (a machine without cc or the headers still serves, only slower). An explicit `native`
+ * that cannot be built throws.
+ */
+export function chooseDataPlane(choice: DataPlaneChoice, onFallback: (why: string) => void): 'node' | 'native' {
+  if (choice === 'node') return 'node';
+  try {
+    dataplaneBinary();
+    return 'native';
+  } catch (err) {
+    if (choice === 'native') throw err;
+    onFallback((err as Error).message);
+    return 'node';
+  }
+}
+
 export interface DataplaneTunnel {
   /** The edge's IPv4 address and port. */
   host: string;

@@ -3,6 +3,7 @@
  * managed and user configuration, opens the sealed state, serves the local API, and stops
  * cleanly on SIGINT/SIGTERM, restoring what it changed in the OS.
  */
+import type { DataPlaneChoice } from '../../native/dataplane/dataplane-process.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultSourcePaths, type SourceRef } from '../agent/config/sources.js';
@@ -21,7 +22,7 @@ export interface AgentArgs {
   socket?: string;
   osDns?: boolean;
   intercept?: boolean;
-  dataPlane?: 'node' | 'native';
+  dataPlane?: DataPlaneChoice;
   socks?: string;
   httpProxy?: string;
   noDns?: boolean;

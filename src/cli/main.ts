@@ -1,3 +1,4 @@
+import type { DataPlaneChoice } from '../../native/dataplane/dataplane-process.js';
 import { parseArgs } from 'node:util';
 import { tierUpEarly } from '../common/jit-tiering.js';
 import { createLogger } from '../common/log.js';
@@ -19,7 +20,8 @@ commands:
               --config FILE (user config; default /var/lib/zcc/config.json)  --managed FILE|none
               --state-dir DIR  --socket PATH  --os-dns (point the OS resolver at the agent)
               --intercept (kernel intercept of the synthetic pool)  --socks HOST:PORT  --http-proxy HOST:PORT
-              --data-plane node|native (who carries intercepted TCP; native: experimental, built with cc)
+              --data-plane auto|native|node (who carries intercepted TCP; default auto: native, built
+              with cc, when possible)
               --no-dns  --operator-group GROUP
   login       sign in (or again) to a tenant through the browser   [--tenant ID] [--no-browser]
   enroll      enroll this device with a configured tenant: a browser sign-in, or with
@@ -209,7 +211,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   process.exit(1);
 });
 
-function dataPlaneArg(value: string | undefined): 'node' | 'native' | undefined {
-  if (value === undefined || value === 'node' || value === 'native') return value;
-  throw new Error(`--data-plane: expected node or native, got ${JSON.stringify(value)}`);
+function dataPlaneArg(value: string | undefined): DataPlaneChoice | undefined {
+  if (value === undefined || value === 'auto' || value === 'node' || value === 'native') return value;
+  throw new Error(`--data-plane: expected auto, native or node, got ${JSON.stringify(value)}`);
 }

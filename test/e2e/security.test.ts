@@ -19,6 +19,7 @@ import { createCsr, generateKeyPair, type Identity } from '../../src/protocol/pk
 import type { TlsIdentity } from '../../src/protocol/tls.js';
 import { ZTUNNEL_ALPN } from '../../src/protocol/version.js';
 import { FINGERPRINT, Harness } from '../helpers/harness.js';
+import { nativePlaneUnavailable } from '../helpers/native-plane.js';
 import { waitUntil, type LogLine } from '../helpers/log-capture.js';
 
 const DAY = 86_400_000;
@@ -104,12 +105,12 @@ describe('Z-Tunnel security: refusals over real sockets, each with its logged re
   }
 
   /** A connector whose dataDir already holds an enrolled key and chain, so it dials at once. */
-  async function seededConnector(name: string, id: TlsIdentity, tunnel: string, caPem: string): Promise<Connector> {
+  async function seededConnector(name: string, id: TlsIdentity, tunnel: string, caPem: string, dataPlane: 'node' | 'native' = 'node'): Promise<Connector> {
     const dataDir = join(h.dataDir, `seeded-${name}`);
     await mkdir(dataDir, { recursive: true });
     await writeFile(join(dataDir, 'connector.key.pem'), id.keyPem, { mode: 0o600 });
     await writeFile(join(dataDir, 'connector.chain.pem'), id.certPem);
-    const c = new Connector(ConnectorConfig.parse({ name, dataDir, cloud: { tunnel, enroll: h.cloud.enroll, serverName: 'localhost', caPem } }), h.logs.log.child({ proc: name }));
+    const c = new Connector(ConnectorConfig.parse({ name, dataDir, cloud: { tunnel, enroll: h.cloud.enroll, serverName: 'localhost', caPem }, dataPlane }), h.logs.log.child({ proc: name }));
     cleanups.push(() => c.stop());
     return c;
   }
@@ -210,9 +211,16 @@ describe('Z-Tunnel security: refusals over real sockets, each with its logged re
     const down = await waitLog(mark, (l) => String(l.proc).startsWith('conn-vs-rogue') && l.msg === 'Z-Tunnel to edge down', 'connector log');
     expect(`${String(down.err)} (${String(down.code)})`).toBe(reason);
     await connector.stop();
+    // The native data plane's connector (OpenSSL's own words), where it can be built.
+    const native = !nativePlaneUnavailable();
+    if (native) {
+      const c = await seededConnector(`native-vs-rogue-${rogue.addr.split(':')[1]}`, enrolled, rogue.addr, h.cloud.caPem, 'native');
+      await expect(c.start()).rejects.toThrow(/TLS handshake failed: .*certificate verify failed/);
+      await c.stop();
+    }
 
-    // Both hung up before finishing the handshake: the rogue never got a client certificate.
-    await waitUntil(() => rogue.hangups.length >= 2, 10_000, 'the rogue to see both clients hang up');
+    // All hung up before finishing the handshake: the rogue never got a client certificate.
+    await waitUntil(() => rogue.hangups.length >= (native ? 3 : 2), 10_000, 'the rogue to see every client hang up');
     expect(rogue.handshakes).toBe(0);
     expect(rogue.clientCerts).toBe(0);
     // Control: a client that skips verification does hand the rogue its certificate.

@@ -25,8 +25,8 @@ export interface HarnessOptions {
   connectors?: number;
   keepaliveMs?: number;
   tenantId?: string;
-  /** Which data plane the connectors run (ConnectorConfig.dataPlane). */
-  connectorDataPlane?: 'node' | 'native';
+  /** Which data plane the connectors run (ConnectorConfig.dataPlane): node unless asked, so tests may reach into it. */
+  connectorDataPlane?: 'auto' | 'node' | 'native';
   /** ConnectorConfig.resolveCacheMs of the connectors. */
   connectorResolveCacheMs?: number;
 }
@@ -107,7 +107,7 @@ export class Harness {
         cloud: { tunnel: this.cloud.tunnel, enroll: this.cloud.enroll, serverName: 'localhost', caPem: this.cloud.caPem },
         provisioningKey: this.provisioningKey,
         staticServers: this.opts.servers,
-        dataPlane: this.opts.connectorDataPlane,
+        dataPlane: this.opts.connectorDataPlane ?? 'node',
         resolveCacheMs: this.opts.connectorResolveCacheMs,
       }),
       this.logs.log.child({ proc: name }),

@@ -6,10 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/log-capture.js';
+import { nativePlaneUnavailable } from '../helpers/native-plane.js';
 import { AgentFixture, Netns, netnsUnavailable } from './netns.js';
 
 const skip = await netnsUnavailable();
 if (skip) console.log(`SKIP test/intercept-kernel/tproxy: ${skip}`);
+// Both data planes, pinned: the other suites run the default (auto: native where it builds).
+const nativeSkip = skip ? undefined : nativePlaneUnavailable();
+if (nativeSkip) console.log(`SKIP test/intercept-kernel/tproxy with the native data plane: ${nativeSkip}`);
+const PLANES = nativeSkip ? (['node'] as const) : (['node', 'native'] as const);
 
 // One ICMP echo request through a raw socket (no ping binary here); prints what came of it.
 const ICMP_ECHO = [
@@ -32,7 +37,7 @@ const ICMP_ECHO = [
 
 const sha = (b: string | Buffer): string => createHash('sha256').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
 
-describe.skipIf(!!skip)('kernel intercept, TPROXY mode, in a network namespace', () => {
+describe.skipIf(!!skip).each(PLANES)('kernel intercept, TPROXY mode, in a network namespace, %s data plane', (dataPlane) => {
   let ns: Netns;
   let fixture: AgentFixture;
   let stateDir: string;
@@ -46,7 +51,7 @@ describe.skipIf(!!skip)('kernel intercept, TPROXY mode, in a network namespace',
   beforeAll(async () => {
     ns = await Netns.create();
     stateDir = await mkdtemp(join(tmpdir(), 'zcc-kstate-'));
-    ({ fixture } = await AgentFixture.start(ns, { stateDir, timeouts: { udpIdleMs: 1500, tcpHalfClosedIdleMs: 1500 } }));
+    ({ fixture } = await AgentFixture.start(ns, { stateDir, dataPlane, timeouts: { udpIdleMs: 1500, tcpHalfClosedIdleMs: 1500 } }));
   });
 
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import type { DataPlaneChoice } from '../../../native/dataplane/dataplane-process.js';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -46,8 +47,8 @@ export interface AgentRuntimeOptions {
   resolvConfPath?: string;
   /** Kernel intercept of the synthetic pool (Linux, root). */
   intercept?: boolean;
-  /** Who carries intercepted TCP (KernelIntercept's dataPlane): Node (default) or the native process. */
-  dataPlane?: 'node' | 'native';
+  /** Who carries intercepted TCP (KernelIntercept's dataPlane; default auto). */
+  dataPlane?: DataPlaneChoice;
   /** Proxy front ends for unprivileged use. */
   socks?: string;
   httpProxy?: string;

@@ -20,10 +20,11 @@ export const ConnectorConfig = z.strictObject({
   connectTimeoutMs: z.number().int().min(100).default(10_000),
   healthIntervalMs: z.number().int().min(100).default(10_000),
   /**
-   * Who carries the Z-Tunnel and its microtunnels: this Node process, or the native data plane
-   * (native/dataplane, built with cc on first use; experimental, IPv4 app addresses only).
+   * Who carries the Z-Tunnel and its microtunnels: the native data plane (native/dataplane,
+   * built with cc on first use; IPv4 app addresses only), this Node process, or `auto` (native
+   * when it can be built, else node).
    */
-  dataPlane: z.enum(['node', 'native']).default('node'),
+  dataPlane: z.enum(['auto', 'node', 'native']).default('auto'),
   /**
    * Native data plane: how long a looked-up app address is reused before the process asks again
    * (a static entry naming an IPv4 address is kept for good). Every probe refreshes it; the

@@ -16,7 +16,7 @@ import { ZTunnelSession, type IncomingMicrotunnel } from '../../protocol/session
 import { splice } from '../../protocol/splice.js';
 import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
 import { CAPABILITIES } from '../../protocol/version.js';
-import { DataplaneProcess, type DataplaneStats } from '../../../native/dataplane/dataplane-process.js';
+import { chooseDataPlane, DataplaneProcess, type DataplaneStats } from '../../../native/dataplane/dataplane-process.js';
 import { pinnedCa, type ConnectorConfig } from './connector-config.js';
 import { NativeEdgeLink, type EdgeLink } from './native-edge-link.js';
 import { TargetResolver } from './target-resolver.js';
@@ -57,7 +57,8 @@ export class Connector {
   /** Enrolls if needed and connects; resolves once the first Z-Tunnel is up. */
   async start(): Promise<void> {
     const identity = await this.ensureEnrolled();
-    if (this.cfg.dataPlane === 'native') await this.startPlane();
+    const plane = chooseDataPlane(this.cfg.dataPlane, (why) => this.log.warn({ why }, 'native data plane unavailable: microtunnels are carried by Node'));
+    if (plane === 'native') await this.startPlane();
     this.startPseLinks();
     await new Promise<void>((resolve, reject) => {
       this.firstUp = { resolve, reject };
@@ -185,7 +186,7 @@ export class Connector {
     });
     void link.ready().then(() => {
       this.backoff.reset();
-      this.log.info({ dataPlane: this.cfg.dataPlane }, 'Z-Tunnel to edge up');
+      this.log.info({ dataPlane: this.plane ? 'native' : 'node' }, 'Z-Tunnel to edge up');
       this.firstUp?.resolve();
       this.firstUp = null;
     }, () => undefined);

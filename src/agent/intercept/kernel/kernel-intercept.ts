@@ -1,3 +1,4 @@
+import { chooseDataPlane, type DataPlaneChoice } from '../../../../native/dataplane/dataplane-process.js';
 import { execFileSync } from 'node:child_process';
 import type { Logger } from '../../../common/log.js';
 import type { Agent } from '../../agent.js';
@@ -24,10 +25,10 @@ export interface KernelInterceptOptions {
   /** Refuse ports outside an app's segments in the kernel, before the handshake (default on). */
   portGate?: boolean | Omit<PortGateOptions, 'log'>;
   /**
-   * Who carries intercepted TCP: `node` (default) this process, `native` the zcc-dataplane
-   * process (native/dataplane; experimental: TCP only, no DR edges, no open-idle limit).
+   * Who carries intercepted TCP: `native` the zcc-dataplane process (native/dataplane; UDP stays
+   * here), `node` this process, `auto` (default) native when it can be built, else node.
    */
-  dataPlane?: 'node' | 'native';
+  dataPlane?: DataPlaneChoice;
 }
 
 export interface KernelInterceptInfo {
@@ -85,7 +86,7 @@ export class KernelIntercept {
     const gate = this.opts.portGate === false ? undefined : new PortGate({ log, ...tuning });
     this.gate = gate ?? null;
     const ilog = log.child({ component: 'kernel-intercept' });
-    const dataPlane = this.opts.dataPlane ?? 'node';
+    const dataPlane = chooseDataPlane(this.opts.dataPlane ?? 'auto', (why) => ilog.warn({ why }, 'native data plane unavailable: intercepted TCP is carried by Node'));
     process.once('exit', this.onExit);
     try {
       let tcpPort: number;
