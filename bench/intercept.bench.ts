@@ -8,23 +8,28 @@
 // another; curl in a third. On 2 cores the cloud process, which carries three TLS endpoints and
 // the app, is the bottleneck: absolute figures are pessimistic; the SOCKS5 row uses the very same
 // tunnel, so kernel vs SOCKS5 isolates what the kernel intercept itself costs.
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { SOCKS_PORT } from '../test/fixtures/kernel-apps.js';
 import { bundleEntry } from './bundle.js';
 import { AgentFixture, Netns, netnsUnavailable } from '../test/intercept-kernel/netns.js';
-import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, percentile, round, throughputRow, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { nofileLimit, procMemory, raiseSoftNofile, serviceEnvironment, serviceNodeOptions } from './world.js';
+import { KIB_TO_MB, addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, percentile, round, throughputRow, ttfbFigures, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 
 const BULK_ROWS = ['intercept-kernel', 'intercept-socks5', 'intercept-direct'] as const;
 const TTFB_ROWS = ['intercept-ttfb', 'intercept-ttfb-direct'] as const;
-const ROWS = [...BULK_ROWS, ...TTFB_ROWS] as const;
+const IDLE_ROW = 'intercept-idle-10k';
+const ROWS = [...BULK_ROWS, ...TTFB_ROWS, IDLE_ROW] as const;
 type Row = (typeof ROWS)[number];
 type BulkRow = (typeof BULK_ROWS)[number];
 type TtfbRow = (typeof TTFB_ROWS)[number];
-const BASELINE: Record<Row, Row> = {
+const BASELINE: Record<BulkRow | TtfbRow, Row> = {
   'intercept-kernel': 'intercept-direct',
   'intercept-socks5': 'intercept-direct',
   'intercept-direct': 'intercept-kernel',
@@ -37,7 +42,12 @@ const DESCRIPTION: Record<Row, string> = {
   'intercept-direct': 'curl http://127.0.0.1:8000/bytes/N straight to the same app server',
   'intercept-ttfb': 'small HTTP GET on a fresh connection to the synthetic IP (TPROXY, agent, microtunnel open, edge, connector, app): connect → first response byte, serial',
   'intercept-ttfb-direct': 'the same GET straight to the app server on 127.0.0.1, serial',
+  'intercept-idle-10k': "the agent's resident memory (its Node process and its data plane) while --conns (10,000) idle connections to a synthetic IP are held through the kernel intercept",
 };
+const IDLE_CONNS = 10_000;
+const IDLE_SETTLE_MS = 1_500;
+const IDLE_TARGET_MB = 150;
+const IDLE_CLIENT = fileURLToPath(new URL('./idle-client.ts', import.meta.url));
 const TTFB_PER_ROUND = 300;
 const TTFB_WARMUP = 200;
 const TTFB_SERVER_WARMUP = 1500;
@@ -84,7 +94,7 @@ export const interceptBenchmark: Benchmark = {
       // The product's default (auto: native when it builds), or ZCC_BENCH_DATAPLANE=node|native for
       // the agent and ZCC_BENCH_CONNECTOR=node|native for the connector (kernel-cloud.ts).
       const dataPlane = process.env.ZCC_BENCH_DATAPLANE as 'node' | 'native' | undefined;
-      const started = await AgentFixture.start(ns, { stateDir, split: true, dataPlane }, { entry: agentBundle.file, cloudEntry: cloudBundle.file });
+      const started = await asInstalled(() => AgentFixture.start(ns, { stateDir, split: true, dataPlane }, { entry: agentBundle.file, cloudEntry: cloudBundle.file }));
       fixture = started.fixture;
       const ip = (await ns.run('dig', ['@127.0.0.1', '+short', 'app.kern.test'])).stdout.trim();
       const out: BenchResult[] = [];
@@ -94,6 +104,8 @@ export const interceptBenchmark: Benchmark = {
       const common = { mode, processes: 'client | agent | app + edge + connector', agentDataPlane: info.dataPlane, connectorDataPlane: procs['connector data plane'] ? 'native' : 'node' };
       if (BULK_ROWS.some((r) => wanted.includes(r))) out.push(...(await bulkRows(ns, fixture, ip, opts, common)));
       if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common, procs)));
+      // Last: it leaves 10,000 connections' worth of allocations behind in every process.
+      if (wanted.includes(IDLE_ROW)) out.push(await idleRow(ns, ip, opts, common, procs));
       return out.filter((r) => wanted.includes(r.bench as Row));
     } finally {
       await fixture?.stop();
@@ -103,6 +115,25 @@ export const interceptBenchmark: Benchmark = {
     }
   },
 };
+
+/**
+ * Runs `start` with the agent's system service settings (its unit's NODE_OPTIONS and environment,
+ * e.g. MALLOC_ARENA_MAX) in the environment the fixture's processes inherit, as the path
+ * benchmark runs its agent: the memory row then measures the agent as installed.
+ */
+async function asInstalled<T>(start: () => Promise<T>): Promise<T> {
+  const vars = { ...serviceEnvironment(), ZCC_BENCH_AGENT_NODE_ARGS: [...serviceNodeOptions(), process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? ''].join(' ').trim() };
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await start();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
 
 /** curl bulk downloads: kernel intercept, SOCKS5 and direct, interleaved per round. */
 async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: BenchOptions, common: Record<string, string>): Promise<BenchResult[]> {
@@ -210,4 +241,72 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
       description: DESCRIPTION[row],
     };
   });
+}
+
+/**
+ * Resident memory of the agent while `--conns` idle connections through the kernel intercept are
+ * held by a client process in the namespace (bench/idle-client.ts): the agent's Node process and,
+ * on the native data plane, its zcc-dataplane process, which then holds the connections.
+ */
+async function idleRow(ns: Netns, ip: string, opts: BenchOptions, common: Record<string, string>, procs: Record<string, number>): Promise<BenchResult> {
+  const mine = Object.values(procs);
+  // Every process on the way holds a descriptor per connection; the client inherits ours.
+  for (const pid of [process.pid, ...mine]) raiseSoftNofile(pid);
+  const soft = Math.min(...[process.pid, ...mine].map((pid) => nofileLimit(pid).soft));
+  const conns = Math.min(opts.conns ?? IDLE_CONNS, soft - 512);
+  if (conns < (opts.conns ?? IDLE_CONNS)) opts.log(`  [intercept] idle: only ${conns} connections fit RLIMIT_NOFILE soft ${soft}`);
+  const agentPids = [procs.agent, procs['agent data plane']].filter((p): p is number => !!p);
+  const rss = (pids: number[]): number => pids.reduce((sum, pid) => sum + procMemory(pid).rssKiB, 0);
+  await delay(IDLE_SETTLE_MS);
+  const base = { agent: rss(agentPids), node: rss([procs.agent ?? 0]) };
+  const started = Date.now();
+  const client = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', IDLE_CLIENT, ip, '8099', String(conns)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => client.once('exit', resolve));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: client.stdout }).once('line', resolve);
+      client.once('exit', (code) => reject(new Error(`idle client exited (${code}) before reporting`)));
+    });
+    const held = JSON.parse(line) as { opened: number; failed: number; echoed: number; firstError?: string };
+    const openSeconds = (Date.now() - started) / 1000;
+    opts.log(`  [intercept] idle: ${held.opened} connections open in ${openSeconds.toFixed(1)} s (${held.failed} failed), ${held.echoed} of a sample echoed`);
+    await delay(IDLE_SETTLE_MS);
+    const agentKiB = rss(agentPids);
+    const nodeKiB = rss([procs.agent ?? 0]);
+    const plane = procs['agent data plane'];
+    const connectorPlane = procs['connector data plane'];
+    const mb = (kib: number): number => round(kib * KIB_TO_MB, 1);
+    const rssMB = agentKiB * KIB_TO_MB;
+    return {
+      bench: IDLE_ROW,
+      metric: 'rssMB',
+      value: round(rssMB, 1),
+      unit: 'MB',
+      better: 'lower',
+      baseline: 'agent-0-conns',
+      baselineValue: mb(base.agent),
+      figures: {
+        conns,
+        opened: held.opened,
+        failed: held.failed,
+        ...(held.firstError ? { firstError: held.firstError } : {}),
+        echoedSample: `${held.echoed}/${Math.min(100, held.opened)}`,
+        agentNodeMB: mb(nodeKiB),
+        agentNodeDeltaMB: mb(nodeKiB - base.node),
+        ...(plane ? { agentDataPlaneMB: mb(procMemory(plane).rssKiB) } : {}),
+        deltaMB: mb(agentKiB - base.agent),
+        perConnKiB: round((agentKiB - base.agent) / Math.max(1, held.opened), 2),
+        ...(connectorPlane ? { connectorDataPlaneMB: mb(procMemory(connectorPlane).rssKiB) } : {}),
+        openSeconds: round(openSeconds, 1),
+        loadAvg1mMax: round(loadavg()[0] ?? 0, 2),
+        target: IDLE_TARGET_MB,
+        meetsTarget: held.opened === conns && conns >= IDLE_CONNS && held.echoed === Math.min(100, conns) && rssMB < IDLE_TARGET_MB,
+        ...common,
+      },
+      description: DESCRIPTION[IDLE_ROW],
+    };
+  } finally {
+    client.stdin.end();
+    await exited;
+  }
 }

@@ -443,3 +443,6 @@ export function perRoleSummary(byRole: Record<string, number[]>, digits: number)
     .map(([role, v]) => `${role} ${median(v).toFixed(digits)}`)
     .join(', ');
 }
+
+/** /proc reports kB (KiB); figures are printed in MB. */
+export const KIB_TO_MB = 1024 / 1e6;

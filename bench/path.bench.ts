@@ -13,12 +13,11 @@
 // wait for the method, CONNECT by name, wait for the reply. Those two round trips are part of
 // what an application pays on the path, so they are inside the time to first byte.
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputRow, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
+import { KIB_TO_MB, addPerUnit, cpuOf, perRoleSummary, sleepsOf, matchesOnly, median, mibPerSec, percentile, round, startTimer, throughputRow, ttfbFigures, u64, type BenchOptions, type BenchResult, type Benchmark } from './lib.js';
 import { loadavg } from 'node:os';
-import { nofileLimit, PATH_HOSTS, PATH_PORTS, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, worldProcs, type World } from './world.js';
+import { nofileLimit, PATH_HOSTS, raiseSoftNofile, PATH_PORTS, procMemory, serviceNodeOptions, startWorld, tsxLoaderKiB, worldProcs, type World } from './world.js';
 
 const ROWS = ['path-bulk', 'path-direct-tcp', 'path-ttfb', 'path-ttfb-direct', 'path-reset', 'path-close', 'path-idle-10k'] as const;
 type Row = (typeof ROWS)[number];
@@ -173,14 +172,6 @@ async function cycleOnce(connect: Connect, end: 'reset' | 'close'): Promise<void
 // Idle connections
 // ---------------------------------------------------------------------------------------------
 
-/** Raises the soft RLIMIT_NOFILE of a process to its hard limit (prlimit; same user suffices). */
-function raiseSoftNofile(pid: number): void {
-  const { soft, hard } = nofileLimit(pid);
-  if (soft >= hard) return;
-  const to = hard === Infinity ? 'unlimited' : String(hard);
-  spawnSync('prlimit', ['--pid', String(pid), `--nofile=${to}:${to}`], { stdio: 'ignore' });
-}
-
 interface IdleResult {
   conns: number;
   opened: number;
@@ -304,7 +295,6 @@ const DESCRIPTION: Record<Row, string> = {
   'path-idle-10k': 'agent resident memory (VmRSS) while holding idle tunneled connections, client in another process',
 };
 
-const KIB_TO_MB = 1024 / 1e6;
 
 export const pathBenchmark: Benchmark = {
   name: 'path',

@@ -33,7 +33,7 @@ const USAGE = `usage: zcc-bench [--json] [--only NAME[,NAME...]] [--size MiB] [-
   --size    MiB moved per throughput measurement (default 256)
   --repeat  measured rounds, cases interleaved, medians reported (default 3)
   --seconds length of each timed phase of rate measurements (dns; default 1.5)
-  --conns   idle tunneled connections held by path-idle-10k (default 10000)
+  --conns   idle tunneled connections held by path-idle-10k and intercept-idle-10k (default 10000)
   --json    one JSON object per line per row, with its baseline and ratio`;
 
 function parseArgs(argv: readonly string[]): Cli {

@@ -7,7 +7,7 @@
 //   (world-apps.ts)
 //
 // The agent has a process to itself, so no load generator or server shares its event loop.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +188,14 @@ export function procMemory(pid: number): { rssKiB: number; hwmKiB: number } {
 /** The processes of a world by role, for per-process CPU figures (the client is this process). */
 export function worldProcs(world: World): Record<string, number> {
   return { client: process.pid, agent: world.agent.pid, cloud: world.cloud.pid, apps: world.apps.pid };
+}
+
+/** Raises the soft RLIMIT_NOFILE of a process to its hard limit (prlimit; same user suffices). */
+export function raiseSoftNofile(pid: number): void {
+  const { soft, hard } = nofileLimit(pid);
+  if (soft >= hard) return;
+  const to = hard === Infinity ? 'unlimited' : String(hard);
+  spawnSync('prlimit', ['--pid', String(pid), `--nofile=${to}:${to}`], { stdio: 'ignore' });
 }
 
 /** The soft and hard RLIMIT_NOFILE of a process, from /proc/PID/limits. */

@@ -110,6 +110,7 @@ void conn_write_down(struct conn *c) {
     if (!c->stream_closed && c->t->ng) nghttp2_session_consume_stream(c->t->ng, c->sid, (size_t)n);
   }
   if (c->h.fd < 0) return;
+  if (buf_size(&c->down) == 0) buf_free(&c->down);
   if (buf_size(&c->down) == 0 && c->remote_eof && !c->shut_wr) {
     shutdown(c->h.fd, SHUT_WR);
     c->shut_wr = 1;
@@ -136,6 +137,8 @@ void conn_read_up(struct conn *c) {
     c->active_ms = now_ms();
   }
   c->reading = !c->client_eof && buf_size(&c->up) < SPLICE_BUFFER;
+  // An idle connection holds no buffer: 10,000 of them would otherwise keep a touched page each.
+  if (buf_size(&c->up) == 0) buf_free(&c->up);
   if (!c->stream_closed) nghttp2_session_resume_data(c->t->ng, c->sid);
   rewatch(c);
 }
@@ -156,8 +159,9 @@ ssize_t up_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, ui
   struct conn *c = src->ptr;
   size_t n = buf_size(&c->up);
   if (n > len) n = len;
-  memcpy(out, c->up.p + c->up.off, n);
+  if (n) memcpy(out, c->up.p + c->up.off, n);
   c->up.off += n;
+  if (buf_size(&c->up) == 0) buf_free(&c->up);  // taken: nothing held while the socket is quiet
   if (buf_size(&c->up) == 0 && c->client_eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
   else if (n == 0) return NGHTTP2_ERR_DEFERRED;
   if (!c->udp && !c->reading && !c->client_eof && buf_size(&c->up) < SPLICE_BUFFER && c->h.fd >= 0) {
