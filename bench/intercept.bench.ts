@@ -105,7 +105,7 @@ export const interceptBenchmark: Benchmark = {
       if (BULK_ROWS.some((r) => wanted.includes(r))) out.push(...(await bulkRows(ns, fixture, ip, opts, common)));
       if (TTFB_ROWS.some((r) => wanted.includes(r))) out.push(...(await ttfbRows(ns, ip, opts, common, procs)));
       // Last: it leaves 10,000 connections' worth of allocations behind in every process.
-      if (wanted.includes(IDLE_ROW)) out.push(await idleRow(ns, ip, opts, common, procs));
+      if (wanted.includes(IDLE_ROW)) out.push(await idleRow(ns, fixture, ip, opts, common, procs));
       return out.filter((r) => wanted.includes(r.bench as Row));
     } finally {
       await fixture?.stop();
@@ -248,13 +248,18 @@ async function ttfbRows(ns: Netns, ip: string, opts: BenchOptions, common: Recor
  * held by a client process in the namespace (bench/idle-client.ts): the agent's Node process and,
  * on the native data plane, its zcc-dataplane process, which then holds the connections.
  */
-async function idleRow(ns: Netns, ip: string, opts: BenchOptions, common: Record<string, string>, procs: Record<string, number>): Promise<BenchResult> {
+async function idleRow(ns: Netns, fixture: AgentFixture, ip: string, opts: BenchOptions, common: Record<string, string>, procs: Record<string, number>): Promise<BenchResult> {
   const mine = Object.values(procs);
   // Every process on the way holds a descriptor per connection; the client inherits ours.
   for (const pid of [process.pid, ...mine]) raiseSoftNofile(pid);
   const soft = Math.min(...[process.pid, ...mine].map((pid) => nofileLimit(pid).soft));
-  const conns = Math.min(opts.conns ?? IDLE_CONNS, soft - 512);
-  if (conns < (opts.conns ?? IDLE_CONNS)) opts.log(`  [intercept] idle: only ${conns} connections fit RLIMIT_NOFILE soft ${soft}`);
+  // The cloud process holds the app's end of each connection and, with the Node connector, the
+  // connector's end too: two descriptors per connection in one process.
+  const perCloudConn = procs['connector data plane'] ? 1 : 2;
+  const cloudSoft = nofileLimit(procs['app + cloud'] ?? process.pid).soft;
+  const conns = Math.min(opts.conns ?? IDLE_CONNS, soft - 512, Math.floor((cloudSoft - 512) / perCloudConn));
+  const limitedBy = conns < (opts.conns ?? IDLE_CONNS) ? `RLIMIT_NOFILE soft ${soft} (cloud process ${cloudSoft}, ${perCloudConn} per connection)` : undefined;
+  if (limitedBy) opts.log(`  [intercept] idle: only ${conns} connections fit ${limitedBy}`);
   const agentPids = [procs.agent, procs['agent data plane']].filter((p): p is number => !!p);
   const rss = (pids: number[]): number => pids.reduce((sum, pid) => sum + procMemory(pid).rssKiB, 0);
   await delay(IDLE_SETTLE_MS);
@@ -270,6 +275,11 @@ async function idleRow(ns: Netns, ip: string, opts: BenchOptions, common: Record
     const held = JSON.parse(line) as { opened: number; failed: number; echoed: number; firstError?: string };
     const openSeconds = (Date.now() - started) / 1000;
     opts.log(`  [intercept] idle: ${held.opened} connections open in ${openSeconds.toFixed(1)} s (${held.failed} failed), ${held.echoed} of a sample echoed`);
+    if (held.failed) {
+      // Say why: the agent's own account (at the fixture's log level; ZCC_TEST_LOG_LEVEL=info for more).
+      const logs = await fixture.request({ type: 'logs', minLevel: 30 }, 'logs').catch(() => undefined);
+      for (const l of (logs?.lines as unknown[] | undefined)?.slice(-8) ?? []) opts.log(`  [intercept] idle: agent log ${JSON.stringify(l)}`);
+    }
     await delay(IDLE_SETTLE_MS);
     const agentKiB = rss(agentPids);
     const nodeKiB = rss([procs.agent ?? 0]);
@@ -298,6 +308,7 @@ async function idleRow(ns: Netns, ip: string, opts: BenchOptions, common: Record
         perConnKiB: round((agentKiB - base.agent) / Math.max(1, held.opened), 2),
         ...(connectorPlane ? { connectorDataPlaneMB: mb(procMemory(connectorPlane).rssKiB) } : {}),
         openSeconds: round(openSeconds, 1),
+        ...(limitedBy ? { limitedBy } : {}),
         loadAvg1mMax: round(loadavg()[0] ?? 0, 2),
         target: IDLE_TARGET_MB,
         meetsTarget: held.opened === conns && conns >= IDLE_CONNS && held.echoed === Math.min(100, conns) && rssMB < IDLE_TARGET_MB,
