@@ -81,7 +81,7 @@ export interface DataplaneRange {
   to: number;
 }
 
-export type DataplaneStats = Record<'accepted' | 'refused' | 'established' | 'failed' | 'active' | 'bytesUp' | 'bytesDown', number>;
+export type DataplaneStats = Record<'accepted' | 'refused' | 'established' | 'failed' | 'active' | 'conns' | 'bytesUp' | 'bytesDown', number>;
 
 interface Events {
   up: [id: number];

@@ -68,7 +68,7 @@ struct conn {
   buf_t down;
   int status;  // agent: :status of the answer, 0 until it came
   unsigned client_eof : 1, remote_eof : 1, shut_wr : 1, established : 1, stream_closed : 1, dead : 1, reading : 1;
-  unsigned udp : 1, connecting : 1, answered : 1;
+  unsigned udp : 1, connecting : 1, answered : 1, linked : 1;
   uint64_t opened_ms, active_ms;
   struct conn *next, *prev;  // the tunnel's list
   struct conn *dirty_next, *grave_next, *tag_next;
@@ -103,6 +103,7 @@ extern long connect_ms, half_closed_idle_ms, open_idle_ms;
 extern struct tunnel tunnels[MAX_TUNNELS];
 extern struct stats {
   unsigned long accepted, refused, established, failed, active;
+  unsigned long conns;  // connections held (linked to a tunnel), established or not
   unsigned long long bytes_up, bytes_down;  // socket -> stream, stream -> socket
 } st;
 

@@ -74,7 +74,7 @@ static void command(char *line) {
     struct tunnel *t = tunnel_arg(argv[1]);
     if (t) tunnel_down(t, "closed by its owner");
   } else if (strcmp(cmd, "stats") == 0) {
-    emit("stats accepted=%lu refused=%lu established=%lu failed=%lu active=%lu bytesUp=%llu bytesDown=%llu", st.accepted, st.refused, st.established, st.failed, st.active, st.bytes_up, st.bytes_down);
+    emit("stats accepted=%lu refused=%lu established=%lu failed=%lu active=%lu conns=%lu bytesUp=%llu bytesDown=%llu", st.accepted, st.refused, st.established, st.failed, st.active, st.conns, st.bytes_up, st.bytes_down);
   } else if (role == ROLE_AGENT && strcmp(cmd, "route") == 0 && argc == 5) {
     agent_route(argv[1], atoi(argv[2]), argv[3], argv[4]);
   } else if (role == ROLE_AGENT && strcmp(cmd, "unroute") == 0 && argc == 2) {
@@ -189,6 +189,9 @@ int main(int argc, char **argv) {
         tunnel_flush(t);
       }
     }
+    // A connection handled in this batch may have queued frames on another tunnel (a reset).
+    for (int i = 0; i < MAX_TUNNELS; i++)
+      if (tunnels[i].used && tunnels[i].ng && nghttp2_session_want_write(tunnels[i].ng)) tunnel_flush(&tunnels[i]);
     bury();
     if (now_ms() - last_sweep >= 1000) {
       last_sweep = now_ms();

@@ -20,6 +20,8 @@ static void rewatch(struct conn *c) { watch(&c->h, (c->reading ? EPOLLIN : 0) | 
 
 void conn_link(struct conn *c, struct tunnel *t) {
   c->t = t;
+  c->linked = 1;
+  st.conns++;
   c->next = t->conns;
   if (t->conns) t->conns->prev = c;
   t->conns = c;
@@ -57,6 +59,7 @@ void conn_release(struct conn *c) {
   }
   c->dead = 1;
   if (c->established) st.active--;
+  if (c->linked) st.conns--;
   if (role == ROLE_CONNECTOR) connector_forget(c);
   conn_unlink(c);
   c->grave_next = grave_head;

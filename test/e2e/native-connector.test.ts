@@ -191,4 +191,9 @@ describe.skipIf(!!skip)('connector with the native data plane', () => {
     expect(teardowns).toEqual([]);
     await expect.poll(async () => (await stats()).active, { timeout: 10_000 }).toBe(0);
   });
+
+  it('holds nothing once every microtunnel is done: refused, reset, failed and closed ones alike', async () => {
+    // After all of the above (refusals, a server reset, a datagram flow, 1,200 client resets).
+    await expect.poll(async () => (await stats()).conns, { timeout: 10_000 }).toBe(0);
+  });
 });

@@ -87,5 +87,7 @@ describe.skipIf(!!skip)('kernel intercept with the native data plane, in a netwo
     expect(after.failed - before.failed).toBe(1);
     // Still serving.
     expect((await ns.run('curl', ['-sS', '-m', '10', `http://${await resolve('app.kern.test')}:8000/`])).stdout).toBe('hello from 8000\n');
+    // And holding nothing for any of it once the clients are gone.
+    await expect.poll(async () => (await nativeCounters()).conns, { timeout: 10_000 }).toBe(0);
   });
 });
