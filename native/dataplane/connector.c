@@ -21,6 +21,7 @@
 #define TAG_BUCKETS 16384
 #define TARGET_SLOTS 4096  // open addressing, power of two
 #define MAX_DATAGRAM 65535
+#define REFUSED_LINGER_MS 5000
 
 /** The open's headers while its HEADERS frame arrives, then its app name until it is dialled. */
 struct open_req {
@@ -99,6 +100,7 @@ static void refuse_stream(struct tunnel *t, int32_t sid, uint32_t code, const ch
 
 static void refuse_conn(struct conn *c, uint32_t code, const char *why) {
   c->answered = 1;
+  c->active_ms = now_ms();  // the edge closes its side next; connector_sweep_conn if it does not
   c->connecting = 0;
   reset_client(c);
   if (!c->stream_closed) refuse_stream(c->t, c->sid, code, why);
@@ -417,7 +419,13 @@ void connector_callbacks(nghttp2_session_callbacks *cb) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv_cb);
 }
 
-/** Not dialled within connectMs (unresolved, or the server's SYN unanswered): refused as unreachable. */
+/**
+ * Not dialled within connectMs (unresolved, or the server's SYN unanswered): refused as
+ * unreachable. A refused open whose stream the edge still keeps open 5 s after our answer is
+ * reset: it holds nothing useful. (An RST_STREAM NO_ERROR right behind the answer, as RFC 9113
+ * §8.1 allows, made Node's HTTP/2 client drop the answer itself.)
+ */
 void connector_sweep_conn(struct conn *c, uint64_t now) {
   if (c->connecting && now - c->opened_ms > (uint64_t)connect_ms) refuse_conn(c, REASON_UNREACHABLE, "connect timeout");
+  else if (c->answered && !c->established && now - c->active_ms > REFUSED_LINGER_MS) conn_abort(c, NGHTTP2_CANCEL);
 }
