@@ -1,6 +1,6 @@
 /**
  * Builds the agent as a Node single-executable application (SEA): out/agent/zcc-agent (the
- * `zcc` CLI, one file, its own Node runtime) plus out/agent/koffi.node.
+ * `zcc` CLI, one file, its own Node runtime) plus out/agent/koffi.node and out/agent/zcc-dataplane.
  *
  * Why its own runtime: the tray app's Electron fuses turn RunAsNode off (forge.config.ts,
  * electron-builder.yml), so the privileged agent cannot borrow Electron's Node, and a system
@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { DATAPLANE_BINARY, dataplaneBinary } from '../native/dataplane/dataplane-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const localRequire = createRequire(import.meta.url);
@@ -40,6 +41,9 @@ export interface AgentSeaOptions {
 export interface AgentSeaResult {
   executable: string;
   koffiNative: string;
+  /** zcc-dataplane next to the executable, or why it could not be built here. */
+  dataplane?: string;
+  dataplaneSkipped?: string;
   bundle: string;
   bytes: { bundle: number; blob: number; executable: number; koffiNative: number };
   ms: { bundle: number; blob: number; inject: number; total: number };
@@ -207,9 +211,22 @@ export async function buildAgentSea(opts: AgentSeaOptions = {}): Promise<AgentSe
 
   const koffiNative = path.join(outDir, KOFFI_NATIVE);
   copyFileSync(hostKoffiNative(), koffiNative);
+  // The native data plane, next to the executable where the agent looks first; without a C
+  // compiler here the agent runs without it (dataPlane auto falls back to Node).
+  let dataplane: string | undefined;
+  let dataplaneSkipped: string | undefined;
+  try {
+    const built = dataplaneBinary();
+    dataplane = path.join(outDir, DATAPLANE_BINARY);
+    copyFileSync(built, dataplane);
+    chmodSync(dataplane, 0o755);
+  } catch (err) {
+    dataplaneSkipped = (err as Error).message;
+  }
   return {
     executable,
     koffiNative,
+    ...(dataplane ? { dataplane } : { dataplaneSkipped }),
     bundle,
     bytes: { bundle: bundleBytes, blob: statSync(blob).size, executable: statSync(executable).size, koffiNative: statSync(koffiNative).size },
     ms: { bundle: t1 - t0, blob: t2 - t1, inject: t3 - t2, total: performance.now() - t0 },
@@ -224,6 +241,7 @@ if (isMain) {
   const rel = (f: string): string => (existsSync(f) ? path.relative(ROOT, f) : f);
   process.stdout.write(
     `built ${rel(r.executable)} (${mib(r.bytes.executable)}; bundle ${mib(r.bytes.bundle)}, blob ${mib(r.bytes.blob)}) and ${rel(r.koffiNative)} (${mib(r.bytes.koffiNative)})\n` +
-      `  bundle ${Math.round(r.ms.bundle)} ms, blob ${Math.round(r.ms.blob)} ms, inject ${Math.round(r.ms.inject)} ms, total ${Math.round(r.ms.total)} ms\n`,
+      `  bundle ${Math.round(r.ms.bundle)} ms, blob ${Math.round(r.ms.blob)} ms, inject ${Math.round(r.ms.inject)} ms, total ${Math.round(r.ms.total)} ms\n` +
+      (r.dataplane ? `  and ${rel(r.dataplane)}\n` : `  without zcc-dataplane (the agent will carry intercepted TCP in Node): ${r.dataplaneSkipped}\n`),
   );
 }

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,18 +19,24 @@ function packageRoot(): string {
   throw new Error('native/dataplane/dataplane.h not found above the entry script or the working directory');
 }
 
+/** The native data plane's executable's name. */
+export const DATAPLANE_BINARY = 'zcc-dataplane';
+
 /**
  * The native data plane's binary, compiled from native/dataplane/*.c when missing or older than
  * a source. Needs a C compiler and the OpenSSL and nghttp2 headers (Debian: gcc, libssl-dev,
  * libnghttp2-dev); the error says which step failed.
  */
 export function dataplaneBinary(): string {
+  // A packaged agent ships it next to its executable (scripts/build-agent-sea.ts).
+  const shipped = join(dirname(process.execPath), DATAPLANE_BINARY);
+  if (existsSync(shipped)) return shipped;
   const root = packageRoot();
   const dir = join(root, 'native', 'dataplane');
   const files = readdirSync(dir).filter((f) => f.endsWith('.c') || f.endsWith('.h'));
   const sources = files.filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
   const newest = Math.max(...files.map((f) => statSync(join(dir, f)).mtimeMs));
-  const binary = join(root, 'native', 'build', 'zcc-dataplane');
+  const binary = join(root, 'native', 'build', DATAPLANE_BINARY);
   if (existsSync(binary) && statSync(binary).mtimeMs >= newest) return binary;
   mkdirSync(dirname(binary), { recursive: true });
   const tmp = `${binary}.${process.pid}`;
@@ -55,7 +61,10 @@ export type DataPlaneChoice = 'auto' | 'node' | 'native';
 export function chooseDataPlane(choice: DataPlaneChoice, onFallback: (why: string) => void): 'node' | 'native' {
   if (choice === 'node') return 'node';
   try {
-    dataplaneBinary();
+    const binary = dataplaneBinary();
+    // It must also run here: a shipped binary whose shared libraries (libssl, libnghttp2) are missing would not.
+    const r = spawnSync(binary, ['check'], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0) throw new Error(`${binary} cannot run here: ${(r.stderr || r.stdout || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}`);
     return 'native';
   } catch (err) {
     if (choice === 'native') throw err;

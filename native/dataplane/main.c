@@ -3,6 +3,7 @@
 //
 // Usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS OPEN_IDLE_MS (0: never)
 //        zcc-dataplane connector CONNECT_MS
+//        zcc-dataplane check          prints "ok" and exits 0 when it can run here (libraries load)
 //
 // Commands on stdin, one per line, fields separated by one space:
 //   tunnel ID HOST PORT SERVERNAME CA_B64 CERT_B64 KEY_B64 HELLO_B64|-   dial a Z-Tunnel
@@ -133,7 +134,7 @@ static void sweep(void) {
 }
 
 static int usage(void) {
-  fputs("usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS OPEN_IDLE_MS | connector CONNECT_MS\n", stderr);
+  fputs("usage: zcc-dataplane agent LISTEN_PORT CONNECT_MS HALF_CLOSED_IDLE_MS OPEN_IDLE_MS | connector CONNECT_MS | check\n", stderr);
   return 2;
 }
 
@@ -142,6 +143,13 @@ int main(int argc, char **argv) {
   const char *debug_to = getenv("ZCC_DATAPLANE_DEBUG");
   debug = debug_to != NULL;
   if (debug && debug_to[0] == '/' && !freopen(debug_to, "a", stderr)) return 1;
+  if (argc == 2 && strcmp(argv[1], "check") == 0) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    int ok = ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1;
+    SSL_CTX_free(ctx);
+    puts(ok ? "ok" : "no TLS 1.3 in this OpenSSL");
+    return ok ? 0 : 1;
+  }
   if (argc == 6 && strcmp(argv[1], "agent") == 0) {
     role = ROLE_AGENT;
     connect_ms = atol(argv[3]);

@@ -7,6 +7,7 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATAPLANE_BINARY } from '../../native/dataplane/dataplane-process.js';
 import { buildAgentSea, KOFFI_NATIVE, SEA_FUSE, seaUnsupportedReason, type AgentSeaResult } from '../../scripts/build-agent-sea.js';
 
 const unsupported = seaUnsupportedReason();
@@ -35,8 +36,9 @@ describe.skipIf(unsupported !== undefined)('agent single-executable application'
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  it('is one executable with the SEA fuse flipped, and koffi.node next to it', () => {
-    expect(readdirSync(path.dirname(sea.executable)).sort()).toEqual([KOFFI_NATIVE, path.basename(sea.executable)].sort());
+  it('is one executable with the SEA fuse flipped, and koffi.node (and zcc-dataplane) next to it', () => {
+    const shipped = [KOFFI_NATIVE, path.basename(sea.executable), ...(sea.dataplane ? [DATAPLANE_BINARY] : [])];
+    expect(readdirSync(path.dirname(sea.executable)).sort()).toEqual(shipped.sort());
     expect(statSync(sea.executable).mode & 0o111).toBe(0o111);
     // postject flips the sentinel's ":0" to ":1"; Node then runs the embedded blob.
     expect(readFileSync(sea.executable).includes(`${SEA_FUSE}:1`)).toBe(true);
@@ -53,6 +55,18 @@ describe.skipIf(unsupported !== undefined)('agent single-executable application'
     expect(r.stderr).toContain('dr          keygen|record|verify');
     expect(r.stderr).not.toMatch(/ExperimentalWarning|single executable/i);
     expect(existsSync(path.join(dir, 'agent', 'out'))).toBe(false);
+  });
+
+  it('ships a zcc-dataplane that runs from the install directory (or says why it could not be built)', (ctx) => {
+    if (!sea.dataplane) {
+      console.log(`SKIP shipped zcc-dataplane: ${sea.dataplaneSkipped}`);
+      expect(sea.dataplaneSkipped).toMatch(/cannot build the native data plane/);
+      return ctx.skip();
+    }
+    expect(sea.dataplane).toBe(path.join(path.dirname(sea.executable), DATAPLANE_BINARY));
+    expect(statSync(sea.dataplane).mode & 0o755).toBe(0o755);
+    const r = spawnSync(sea.dataplane, ['check'], { cwd: dir, encoding: 'utf8' });
+    expect(`${r.status} ${r.stdout.trim()}`).toBe('0 ok');
   });
 
   it('dr keygen, record and verify: Ed25519 keys and signatures from the embedded runtime', () => {
