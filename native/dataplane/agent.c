@@ -211,14 +211,20 @@ static int on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud
     return 0;
   }
   struct conn *c = f->hd.stream_id > 0 ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id) : NULL;
-  if (!c) return 0;
+  if (!c || c->resetting) return 0;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
     if (c->status == 200) {
       conn_established(c);
     } else {
       // Refused by the edge (no policy, no connector, unreachable...): the client gets an RST.
+      // The edge's answer ended the stream its way; ours ends cleanly (END_STREAM, the early data
+      // dropped), not with an RST_STREAM, which a server's nghttp2 counts against the session.
       st.failed++;
-      conn_abort(c, NGHTTP2_CANCEL);
+      reset_client(c);
+      buf_free(&c->up);
+      c->client_eof = 1;
+      c->answered = 1;
+      nghttp2_session_resume_data(s, c->sid);
       return 0;
     }
   }
@@ -235,8 +241,46 @@ void agent_callbacks(nghttp2_session_callbacks *cb) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv_cb);
 }
 
+// Reason names of the RST_STREAM codes the agent resets with (RESET_REASONS, microtunnel-open.ts).
+static const char *reset_reason(uint32_t code) { return code == REASON_IDLE_TIMEOUT ? "idle-timeout" : "peer-reset"; }
+
+/**
+ * Asks the edge to reset the microtunnel (a `reset` control message, protocol.md §5.3) instead
+ * of sending RST_STREAM: the edge's nghttp2 tears a whole session down after ~1,000 of those in
+ * a burst, and applications abort connections all the time. Until the edge's RST_STREAM comes
+ * the connection holds nothing but its stream (what arrives is dropped); after 5 s without it
+ * we send our own. Returns 0 when the edge cannot be asked (older edge, no control stream).
+ */
+int agent_reset_via_edge(struct conn *c, uint32_t code) {
+  struct tunnel *t = c->t;
+  if (c->resetting) return 1;
+  if (c->stream_closed || c->sid <= 0 || !t->ng || !t->peer_resets || t->control_id <= 0 || t->dead) return 0;
+  char frame[128];
+  int n = snprintf(frame + 4, sizeof frame - 4, "{\"type\":\"reset\",\"tag\":%u,\"reason\":\"%s\"}", c->tag, reset_reason(code));
+  frame[0] = frame[1] = 0;
+  frame[2] = (char)(n >> 8);
+  frame[3] = (char)n;
+  // Queued, not flushed: this may run inside nghttp2's callbacks; the event loop flushes.
+  tunnel_queue_control(t, (const uint8_t *)frame, 4 + (size_t)n);
+  c->resetting = 1;
+  c->reset_asked_ms = now_ms();
+  buf_free(&c->up);
+  buf_free(&c->down);
+  if (c->established) {
+    c->established = 0;
+    st.active--;
+  }
+  return 1;
+}
+
 /** The agent's timeouts (seed 003): not established within connectMs, or idle, half-closed or open. */
 void agent_sweep_conn(struct conn *c, uint64_t now) {
+  if (c->resetting) {
+    // The edge did not reset it: we do (RESET_THROUGH_PEER_MS in client-resets.ts).
+    if (now - c->reset_asked_ms > 5000) conn_rst(c, REASON_PEER_RESET);
+    return;
+  }
+  if (c->answered) return;  // refused: closes with the edge's answer and our END_STREAM
   int half_closed = c->client_eof || c->shut_wr;
   long idle_limit = half_closed ? half_closed_idle_ms : open_idle_ms;
   if (!c->established && now - c->opened_ms > (uint64_t)connect_ms) {

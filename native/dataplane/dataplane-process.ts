@@ -178,6 +178,11 @@ export class DataplaneProcess extends EventEmitter<Events> {
     this.command(`close ${id}`);
   }
 
+  /** Agent: the edge of tunnel `id` resets microtunnels at our request (its hello announced `reset-request`). */
+  peerResets(id: number): void {
+    this.command(`peer-resets ${id}`);
+  }
+
   route(ip: string, id: number, host: string, ranges: readonly DataplaneRange[]): void {
     const list = ranges.length ? ranges.map((r) => `${r.from}-${r.to}`).join(',') : '-';
     this.command(`route ${ip} ${id} ${host} ${list}`);

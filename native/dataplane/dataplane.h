@@ -68,7 +68,8 @@ struct conn {
   buf_t down;
   int status;  // agent: :status of the answer, 0 until it came
   unsigned client_eof : 1, remote_eof : 1, shut_wr : 1, established : 1, stream_closed : 1, dead : 1, reading : 1;
-  unsigned udp : 1, connecting : 1, answered : 1, linked : 1;
+  unsigned udp : 1, connecting : 1, answered : 1, linked : 1, resetting : 1;
+  uint64_t reset_asked_ms;  // agent: the edge was asked to reset the stream then (protocol.md §5.3)
   uint64_t opened_ms, active_ms;
   struct conn *next, *prev;  // the tunnel's list
   struct conn *dirty_next, *grave_next, *tag_next;
@@ -93,6 +94,7 @@ struct tunnel {
   char host[256], servername[256];
   int port;
   char goaway[256];  // the edge's GOAWAY debug data (why it refused us), printable only
+  int peer_resets;   // agent: the edge's hello announced reset-request
 };
 
 // main.c
@@ -127,6 +129,7 @@ void mark_dirty(struct conn *c);
 void reset_client(struct conn *c);
 void conn_release(struct conn *c);
 void conn_abort(struct conn *c, uint32_t code);
+void conn_rst(struct conn *c, uint32_t code);
 void conn_write_down(struct conn *c);
 void conn_read_up(struct conn *c);
 void conn_io(struct conn *c, uint32_t events);
@@ -143,6 +146,7 @@ void tunnel_down(struct tunnel *t, const char *why);
 void tunnel_flush(struct tunnel *t);
 void tunnel_io(struct tunnel *t, uint32_t events);
 void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n);
+void tunnel_queue_control(struct tunnel *t, const uint8_t *d, size_t n);
 void tunnel_keepalive(struct tunnel *t, uint64_t now);
 void tunnel_on_frame(struct tunnel *t, const nghttp2_frame *f);
 ssize_t control_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags, nghttp2_data_source *src, void *ud);
@@ -154,6 +158,7 @@ void agent_callbacks(nghttp2_session_callbacks *cb);
 int agent_route(const char *ip, int tunnel, const char *host, const char *ranges);
 void agent_unroute(const char *ip);
 void agent_sweep_conn(struct conn *c, uint64_t now);
+int agent_reset_via_edge(struct conn *c, uint32_t code);
 
 // connector.c
 void connector_callbacks(nghttp2_session_callbacks *cb);

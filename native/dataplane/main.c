@@ -10,7 +10,8 @@
 //   send ID B64                                       control bytes to the edge
 //   close ID                                          tear a tunnel down
 //   stats
-//   agent:     route IP ID HOST RANGES                RANGES: 80-80,8000-8099 or - (TCP ports allowed)
+//   agent:     peer-resets ID                         the edge's hello announced reset-request
+//              route IP ID HOST RANGES                RANGES: 80-80,8000-8099 or - (TCP ports allowed)
 //              unroute IP
 //   connector: target HOST PORT IP PORT TTL_MS        where an app is (TTL 0: for good)
 //              unresolved HOST PORT WHY...            it does not resolve
@@ -76,6 +77,9 @@ static void command(char *line) {
     if (t) tunnel_down(t, "closed by its owner");
   } else if (strcmp(cmd, "stats") == 0) {
     emit("stats accepted=%lu refused=%lu established=%lu failed=%lu active=%lu conns=%lu bytesUp=%llu bytesDown=%llu", st.accepted, st.refused, st.established, st.failed, st.active, st.conns, st.bytes_up, st.bytes_down);
+  } else if (role == ROLE_AGENT && strcmp(cmd, "peer-resets") == 0 && argc == 2) {
+    struct tunnel *t = tunnel_arg(argv[1]);
+    if (t) t->peer_resets = 1;
   } else if (role == ROLE_AGENT && strcmp(cmd, "route") == 0 && argc == 5) {
     agent_route(argv[1], atoi(argv[2]), argv[3], argv[4]);
   } else if (role == ROLE_AGENT && strcmp(cmd, "unroute") == 0 && argc == 2) {

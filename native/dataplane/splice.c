@@ -77,9 +77,19 @@ void bury(void) {
   }
 }
 
-/** Resets both sides: the socket with an RST, the microtunnel with RST_STREAM `code`. */
+/**
+ * Resets both sides: the socket with an RST, the microtunnel with RST_STREAM `code` — at the
+ * agent, by the edge at our request when it takes them (agent_reset_via_edge).
+ */
 void conn_abort(struct conn *c, uint32_t code) {
   if (debug) logf_("abort tag %u code 0x%x errno %s", c->tag, code, strerror(errno));
+  reset_client(c);
+  if (role == ROLE_AGENT && agent_reset_via_edge(c, code)) return;
+  conn_rst(c, code);
+}
+
+/** Our own RST_STREAM `code`, then the connection is released. */
+void conn_rst(struct conn *c, uint32_t code) {
   reset_client(c);
   if (!c->stream_closed && c->sid > 0 && c->t->ng) {
     nghttp2_session_set_stream_user_data(c->t->ng, c->sid, NULL);
@@ -222,6 +232,10 @@ int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
   if (!c || c->dead) return 0;
   if (debug) logf_("stream close tag %u code 0x%x established %d", c->tag, code, c->established);
   c->stream_closed = 1;
+  if (c->resetting) {
+    conn_release(c);  // the reset we asked for (or our own, after the wait)
+    return 0;
+  }
   if (code != NGHTTP2_NO_ERROR || !c->established) {
     if (!c->established && !c->answered) st.failed++;
     reset_client(c);

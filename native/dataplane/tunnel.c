@@ -138,11 +138,15 @@ ssize_t control_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t le
   return (ssize_t)n;
 }
 
-/** Control frames from Node; they wait for the control stream if it is not open yet. */
-void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n) {
+/** Queues control frames; they wait for the control stream if it is not open yet. Safe inside nghttp2's callbacks. */
+void tunnel_queue_control(struct tunnel *t, const uint8_t *d, size_t n) {
   buf_append(&t->control_out, d, n);
-  if (!t->ng || t->control_id <= 0) return;
-  nghttp2_session_resume_data(t->ng, t->control_id);
+  if (t->ng && t->control_id > 0) nghttp2_session_resume_data(t->ng, t->control_id);
+}
+
+/** Control frames from Node: queued and sent. */
+void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n) {
+  tunnel_queue_control(t, d, n);
   tunnel_flush(t);
 }
 

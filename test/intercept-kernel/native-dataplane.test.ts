@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataplaneStats } from '../../native/dataplane/dataplane-process.js';
 import { seededBytes } from '../fixtures/kernel-apps.js';
@@ -12,6 +13,7 @@ import { nativePlaneUnavailable } from '../helpers/native-plane.js';
 import { AgentFixture, Netns, netnsUnavailable } from './netns.js';
 
 const skip = (await netnsUnavailable()) ?? nativePlaneUnavailable();
+const ABORT_CLIENT = fileURLToPath(new URL('../fixtures/abort-client.ts', import.meta.url));
 if (skip) console.log(`SKIP test/intercept-kernel/native-dataplane: ${skip}`);
 
 const sha = (b: string | Buffer): string => createHash('sha256').update(typeof b === 'string' ? Buffer.from(b, 'latin1') : b).digest('hex');
@@ -69,6 +71,21 @@ describe.skipIf(!!skip)('kernel intercept with the native data plane, in a netwo
     const up = await ns.run('nc', ['-N', '-w', '10', await resolve('app.kern.test'), '8099'], { input: payload, timeoutMs: 30_000 });
     expect(up.stdout.length, `nc exit ${up.code} after ${up.ms} ms: ${up.stderr}`).toBe(payload.length);
     expect(sha(up.stdout)).toBe(sha(payload));
+  });
+
+  it('keeps its Z-Tunnel up through 1,500 connections reset by their clients in a row (the edge resets them at its request)', { timeout: 120_000 }, async () => {
+    const ip = await resolve('app.kern.test');
+    const before = await nativeCounters();
+    const r = await ns.run(process.execPath, ['--import', 'tsx', ABORT_CLIENT, ip, '8099', '1500'], { timeoutMs: 110_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ done: 1500, failed: 0 });
+    const after = await nativeCounters();
+    expect(after.established - before.established).toBe(1500);
+    // One Z-Tunnel all along: a server's nghttp2 tears a session down after ~1,000 RST_STREAMs.
+    const logs = await fixture.request({ type: 'logs', minLevel: 40 }, 'logs');
+    expect((logs.lines as Array<{ msg: string }>).filter((l) => l.msg === 'native Z-Tunnel down')).toEqual([]);
+    expect((await ns.run('curl', ['-sS', '-m', '10', `http://${ip}:8000/`])).stdout).toBe('hello from 8000\n');
+    await expect.poll(async () => (await nativeCounters()).conns, { timeout: 10_000 }).toBe(0);
   });
 
   it('resets at once a port no segment allows, an IP with no app, and a microtunnel the connector cannot open', async () => {

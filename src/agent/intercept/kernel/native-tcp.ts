@@ -192,13 +192,18 @@ export class NativeTcp {
     if (tenant) this.gate?.note(ip, mapping.fqdn, tenant.segments);
   }
 
-  /** The edge's control messages on the native Z-Tunnel: an error is worth a line; the rest (hello, segments) the JS Z-Tunnel already has. */
+  /**
+   * The edge's control messages on the native Z-Tunnel: its hello says whether it resets
+   * microtunnels at our request (then the process asks instead of sending RST_STREAM); an error
+   * is worth a line; the rest (segments) the JS Z-Tunnel already has.
+   */
   private onControl(id: number, bytes: Buffer): void {
     const entry = this.slotOf(id);
     if (!entry) return;
     try {
       for (const f of entry[1].decoder.push(bytes)) {
-        const m = f.ok ? (f.value as { type?: string; code?: string; message?: string }) : undefined;
+        const m = f.ok ? (f.value as { type?: string; code?: string; message?: string; capabilities?: unknown }) : undefined;
+        if (m?.type === 'hello' && Array.isArray(m.capabilities) && m.capabilities.includes(RESET_REQUEST_CAPABILITY)) this.plane.peerResets(id);
         if (m?.type === 'error') this.log.warn({ tenant: entry[0], code: m.code, message: m.message }, 'edge error on the native Z-Tunnel');
       }
     } catch (err) {
