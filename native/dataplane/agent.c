@@ -228,11 +228,7 @@ static int on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud
       return 0;
     }
   }
-  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-    c->remote_eof = 1;
-    // Shut down after this read is processed: an RST_STREAM right behind the END_STREAM is a reset.
-    mark_dirty(c);
-  }
+  conn_on_frame_end(c, f);
   return 0;
 }
 

@@ -405,11 +405,7 @@ static int on_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud
     c = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!c) return 0;
   }
-  if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-    c->remote_eof = 1;
-    // Shut down after this read is processed: an RST_STREAM right behind the END_STREAM is a reset.
-    mark_dirty(c);
-  }
+  conn_on_frame_end(c, f);
   return 0;
 }
 

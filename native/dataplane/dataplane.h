@@ -134,6 +134,7 @@ void conn_write_down(struct conn *c);
 void conn_read_up(struct conn *c);
 void conn_io(struct conn *c, uint32_t events);
 void conn_established(struct conn *c);
+void conn_on_frame_end(struct conn *c, const nghttp2_frame *f);
 ssize_t up_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags, nghttp2_data_source *src, void *ud);
 int on_data_cb(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data, size_t len, void *ud);
 int on_stream_close_cb(nghttp2_session *s, int32_t sid, uint32_t code, void *ud);

@@ -99,6 +99,14 @@ void conn_rst(struct conn *c, uint32_t code) {
   conn_release(c);
 }
 
+/** The far end's END_STREAM (on DATA or HEADERS): a FIN for the socket. */
+void conn_on_frame_end(struct conn *c, const nghttp2_frame *f) {
+  if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) return;
+  c->remote_eof = 1;
+  // Shut down after this read is processed: an RST_STREAM right behind the END_STREAM is a reset.
+  mark_dirty(c);
+}
+
 void conn_established(struct conn *c) {
   c->established = 1;
   c->active_ms = now_ms();

@@ -70,6 +70,15 @@ describe.skipIf(!!skip)('zcc-dataplane, connector role, against a scripted edge'
     });
   }
 
+  /** Sends `text` and a FIN on an accepted open; its status and what came back before the FIN. */
+  async function echoed(a: Answer, text: string): Promise<string> {
+    const chunks: Buffer[] = [];
+    a.stream.on('data', (d: Buffer) => chunks.push(d));
+    a.stream.end(text);
+    await once(a.stream, 'end');
+    return `${a.status} ${Buffer.concat(chunks).toString()}`;
+  }
+
   async function refusedAs(headers: OutgoingHttpHeaders): Promise<string> {
     const a = await open(headers);
     a.stream.close();
@@ -110,13 +119,7 @@ describe.skipIf(!!skip)('zcc-dataplane, connector role, against a scripted edge'
     expect(await resolving).toEqual(['echo.acme.test', 7]);
     expect(await refusedAs({ 'zcc-tag': '4000000000' })).toBe('409 duplicate-tag');
     plane.target('echo.acme.test', 7, '127.0.0.1', echo.port, 60_000);
-    const a = await first;
-    expect(a.status).toBe(200);
-    a.stream.end('echo me');
-    const chunks: Buffer[] = [];
-    a.stream.on('data', (d: Buffer) => chunks.push(d));
-    await once(a.stream, 'end');
-    expect(Buffer.concat(chunks).toString()).toBe('echo me');
+    expect(await echoed(await first, 'echo me')).toBe('200 echo me');
   });
 
   it('answers 504 unreachable for a name Node cannot resolve, and for a server that refuses', { timeout: 20_000 }, async () => {
@@ -150,13 +153,7 @@ describe.skipIf(!!skip)('zcc-dataplane, connector role, against a scripted edge'
     await waitUntil(() => errors.length - before >= 4, 10_000, 'four error lines');
     expect(errors.slice(before).every((l) => l.startsWith('error '))).toBe(true);
     // Still serving.
-    const a = await open({ ':authority': 'echo.acme.test:7' });
-    expect(a.status).toBe(200);
-    a.stream.end('still here');
-    const chunks: Buffer[] = [];
-    a.stream.on('data', (d: Buffer) => chunks.push(d));
-    await once(a.stream, 'end');
-    expect(Buffer.concat(chunks).toString()).toBe('still here');
+    expect(await echoed(await open({ ':authority': 'echo.acme.test:7' }), 'still here')).toBe('200 still here');
     await waitUntil(async () => (await plane.stats()).conns === 0, 10_000, 'every connection released');
   });
 });
