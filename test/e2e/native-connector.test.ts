@@ -11,6 +11,7 @@ import { resetReasonOf } from '../../src/protocol/microtunnel-reset.js';
 import type { Http2Stream } from 'node:http2';
 import type { DataplaneStats } from '../../native/dataplane/dataplane-process.js';
 import { Harness, type HarnessOptions } from '../helpers/harness.js';
+import { waitUntil } from '../helpers/log-capture.js';
 import { nativePlaneUnavailable } from '../helpers/native-plane.js';
 import { echoServer, type TestServer } from '../helpers/servers.js';
 
@@ -190,6 +191,16 @@ describe.skipIf(!!skip)('connector with the native data plane', () => {
     const teardowns = h.logs.lines.slice(mark).filter((l) => l.msg === 'peer sent goaway' || l.msg === 'Z-Tunnel to edge down' || l.msg === 'Z-Tunnel torn down');
     expect(teardowns).toEqual([]);
     await expect.poll(async () => (await stats()).active, { timeout: 10_000 }).toBe(0);
+  });
+
+  it('dials the edge again when its Z-Tunnel drops, and serves on', async () => {
+    const [handle] = h.cloud.dispatcher.list();
+    expect(handle).toBeDefined();
+    const mark = h.logs.lines.length;
+    handle!.session.destroy(new Error('dropped by the test'));
+    await waitUntil(() => h.logs.lines.slice(mark).some((l) => l.msg === 'Z-Tunnel to edge up' && l.dataPlane === 'native'), 15_000, 'the native Z-Tunnel up again');
+    await waitUntil(() => h.cloud.dispatcher.list().some((c) => c !== handle && !c.session.closed), 15_000, 'the connector registered again');
+    expect(await echoOnce('echo.acme.test', 'after the drop')).toBe('after the drop');
   });
 
   it('holds nothing once every microtunnel is done: refused, reset, failed and closed ones alike', async () => {
