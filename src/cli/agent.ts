@@ -3,7 +3,6 @@
  * managed and user configuration, opens the sealed state, serves the local API, and stops
  * cleanly on SIGINT/SIGTERM, restoring what it changed in the OS.
  */
-import type { DataPlaneChoice } from '../../native/dataplane/dataplane-process.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultSourcePaths, type SourceRef } from '../agent/config/sources.js';
@@ -13,6 +12,7 @@ import { createLogger } from '../common/log.js';
 import { LogRing } from '../common/log-ring.js';
 import { LOCALAPI_DEFAULT_SOCKET } from '../common/localapi-schema.js';
 import { groupId } from './group-id.js';
+import type { DataPlaneChoice } from '../../native/dataplane/dataplane-process.js';
 
 export interface AgentArgs {
   config?: string;

@@ -1,9 +1,9 @@
-import type { DataPlaneChoice } from '../../native/dataplane/dataplane-process.js';
 import { parseArgs } from 'node:util';
 import { tierUpEarly } from '../common/jit-tiering.js';
 import { createLogger } from '../common/log.js';
 import { createAgentClient } from '../common/localapi-client.js';
 import { localApiSocket } from './status.js';
+import type { DataPlaneChoice } from '../../native/dataplane/dataplane-process.js';
 
 // Each command loads its own code when it runs (dynamic imports below): `zcc agent`, the long
 // running process, then holds no reference cloud, SAML, CA or demo code. The cloud side alone

@@ -1,4 +1,3 @@
-import type { DataPlaneChoice } from '../../../native/dataplane/dataplane-process.js';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -28,6 +27,7 @@ import { RuntimeDr } from './runtime-dr.js';
 import { settingsList } from './settings.js';
 import { TenantLogin } from './tenant-login.js';
 import { TenantSlots } from './tenant-slots.js';
+import type { DataPlaneChoice } from '../../../native/dataplane/dataplane-process.js';
 
 export interface AgentRuntimeOptions {
   /** Sealed identities, journals of OS changes, last good configuration. */

@@ -1,4 +1,3 @@
-import { chooseDataPlane, type DataPlaneChoice } from '../../../../native/dataplane/dataplane-process.js';
 import { execFileSync } from 'node:child_process';
 import type { Logger } from '../../../common/log.js';
 import type { Agent } from '../../agent.js';
@@ -11,6 +10,7 @@ import { DEFAULT_EARLY_DATA_LIMIT, type TcpCounters } from './tcp-connection.js'
 import { TcpFront } from './tcp-front.js';
 import { resolveTimeouts, type InterceptTimeouts } from './timeouts.js';
 import { UdpFront } from './udp-front.js';
+import { chooseDataPlane, type DataPlaneChoice } from '../../../../native/dataplane/dataplane-process.js';
 
 export interface KernelInterceptOptions {
   agent: Agent;
