@@ -1,5 +1,4 @@
 import dgram from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -16,13 +15,11 @@ import { ZTunnelSession, type IncomingMicrotunnel } from '../../protocol/session
 import { splice } from '../../protocol/splice.js';
 import { parseHostPort, tunnelClientOptions, type TlsIdentity } from '../../protocol/tls.js';
 import { CAPABILITIES } from '../../protocol/version.js';
-import { chooseDataPlane, DataplaneProcess, type DataplaneStats } from '../../../native/dataplane/dataplane-process.js';
+import { chooseDataPlane, type DataplaneStats } from '../../../native/dataplane/dataplane-process.js';
 import { pinnedCa, type ConnectorConfig } from './connector-config.js';
-import { NativeEdgeLink, type EdgeLink } from './native-edge-link.js';
+import { NativeConnectorPlane } from './native-connector-plane.js';
+import type { EdgeLink } from './native-edge-link.js';
 import { TargetResolver } from './target-resolver.js';
-
-/** The native process's tunnel slots (MAX_TUNNELS in native/dataplane/dataplane.h). */
-const NATIVE_TUNNEL_SLOTS = 64;
 
 /**
  * The app connector: dials out to the edge (it never listens), enrolls once with a provisioning
@@ -31,9 +28,8 @@ const NATIVE_TUNNEL_SLOTS = 64;
  */
 export class Connector {
   private session: EdgeLink | null = null;
-  /** The native data plane (`dataPlane: 'native'`): it carries the Z-Tunnel and every microtunnel. */
-  private plane: DataplaneProcess | null = null;
-  private nativeTunnelId = 0;
+  /** The native data plane (`dataPlane` native, or auto where it builds): it carries the Z-Tunnel and every microtunnel. */
+  private plane: NativeConnectorPlane | null = null;
   private stopped = false;
   private readonly resolver: TargetResolver;
   private readonly backoff = new Backoff();
@@ -58,7 +54,7 @@ export class Connector {
   async start(): Promise<void> {
     const identity = await this.ensureEnrolled();
     const plane = chooseDataPlane(this.cfg.dataPlane, (why) => this.log.warn({ why }, 'native data plane unavailable: microtunnels are carried by Node'));
-    if (plane === 'native') await this.startPlane();
+    if (plane === 'native') this.plane = await NativeConnectorPlane.start(this.cfg, this.resolver, this.log);
     this.startPseLinks();
     await new Promise<void>((resolve, reject) => {
       this.firstUp = { resolve, reject };
@@ -152,18 +148,14 @@ export class Connector {
   }
 
   /** The same Z-Tunnel through the native data plane: it dials, and carries every microtunnel. */
-  private async connectNative(identity: TlsIdentity, plane: DataplaneProcess): Promise<void> {
-    const { host, port } = parseHostPort(this.cfg.cloud.tunnel, 'cloud.tunnel');
-    let address: string;
+  private async connectNative(identity: TlsIdentity, plane: NativeConnectorPlane): Promise<void> {
+    let link;
     try {
-      address = net.isIPv4(host) ? host : (await lookup(host, { family: 4 })).address;
+      link = await plane.connect(identity, this.hello());
     } catch (err) {
       return this.retry(identity, err as Error, false);
     }
-    if (this.stopped) return;
-    const id = this.nativeTunnelId++ % NATIVE_TUNNEL_SLOTS;
-    const tunnel = { host: address, port, serverName: this.cfg.cloud.serverName, caPem: pinnedCa(this.cfg), certPem: identity.certPem, keyPem: identity.keyPem };
-    const link = new NativeEdgeLink(plane, id, tunnel, this.hello(), this.log, `edge ${this.cfg.cloud.tunnel}`);
+    if (this.stopped) return link.destroy();
     // The process reports a refused certificate as a failed handshake naming OpenSSL's verdict.
     this.attach(link, (err) => this.retry(identity, err ?? new Error('closed by edge'), !!err && /TLS handshake failed.*(certificate|verify)/i.test(err.message)));
   }
@@ -215,42 +207,6 @@ export class Connector {
     if (!this.plane) return link.send({ type: 'health', activeMicrotunnels: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut });
     const s = await this.plane.stats();
     link.send({ type: 'health', activeMicrotunnels: s.active, bytesIn: s.bytesUp, bytesOut: s.bytesDown });
-  }
-
-  private async startPlane(): Promise<void> {
-    const plane = await DataplaneProcess.startConnector({ connectMs: this.cfg.connectTimeoutMs });
-    this.plane = plane;
-    plane.on('resolve', (host, port) => void this.answerResolve(plane, host, port));
-    plane.on('error', (line) => this.log.warn({ line }, 'native data plane refused a command'));
-    plane.on('exit', (code) => {
-      if (!this.stopped) this.log.error({ code }, 'native data plane exited: this connector serves no microtunnel until restarted');
-    });
-  }
-
-  /** Where the native process should dial host:port; it waits with the open until told. */
-  private async answerResolve(plane: DataplaneProcess, host: string, port: number): Promise<void> {
-    try {
-      const addr = await this.resolveIPv4(host, port);
-      plane.target(host, port, addr.host, addr.port, this.targetTtl(host, port));
-      this.log.debug({ target: `${host}:${port}`, address: `${addr.host}:${addr.port}` }, 'app address for the native data plane');
-    } catch (err) {
-      this.log.info({ target: `${host}:${port}`, err: (err as Error).message }, 'cannot resolve app');
-      plane.unresolved(host, port, (err as Error).message);
-    }
-  }
-
-  /** How long the native process keeps an address: for good (0) when configured as an IPv4 address, else resolveCacheMs. */
-  private targetTtl(host: string, port: number): number {
-    const fixed = this.resolver.resolveStatic(host, port);
-    return fixed && net.isIPv4(fixed.host) ? 0 : this.cfg.resolveCacheMs;
-  }
-
-  /** The native process dials IPv4 addresses only: a static entry naming a host is looked up. */
-  private async resolveIPv4(host: string, port: number): Promise<{ host: string; port: number }> {
-    const addr = await this.resolver.resolve(host, port);
-    if (net.isIPv4(addr.host)) return addr;
-    if (net.isIPv6(addr.host)) throw new Error(`${addr.host}: the native data plane dials IPv4 only`);
-    return { host: (await lookup(addr.host, { family: 4 })).address, port: addr.port };
   }
 
   private async serve(m: IncomingMicrotunnel): Promise<void> {
@@ -341,8 +297,7 @@ export class Connector {
     try {
       const addr = await this.resolver.resolve(host, port);
       if (proto === 'tcp') await tcpHandshake(addr.host, addr.port, this.cfg.connectTimeoutMs);
-      // The open that follows the probe finds the address in the native process's cache.
-      if (this.plane && net.isIPv4(addr.host)) this.plane.target(host, port, addr.host, addr.port, this.targetTtl(host, port));
+      this.plane?.resolved(host, port, addr);
       this.session?.send({ type: 'probe-result', id, ok: true, rttMs: performance.now() - started });
     } catch (err) {
       this.session?.send({ type: 'probe-result', id, ok: false, reason: (err as Error).message.slice(0, 200) });
