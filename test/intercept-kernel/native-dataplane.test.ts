@@ -89,19 +89,6 @@ describe.skipIf(!!skip)('kernel intercept with the native data plane, in a netwo
     await expect.poll(async () => (await nativeCounters()).conns, { timeout: 10_000 }).toBe(0);
   });
 
-  it('opens its Z-Tunnel again after the edge dropped it, and serves on', { timeout: 60_000 }, async () => {
-    const ip = await resolve('app.kern.test');
-    const dropped = await fixture.request({ type: 'drop-sessions' }, 'dropped');
-    // The agent's own Z-Tunnel, the native one and the connector's.
-    expect(dropped.sessions).toBeGreaterThanOrEqual(3);
-    await waitUntil(async () => (await ns.run('curl', ['-sS', '-m', '5', `http://${ip}:8000/`])).stdout === 'hello from 8000\n', 30_000, 'the path to serve again');
-    // It was down, and came up again after that.
-    const msgs = ((await fixture.request({ type: 'logs', minLevel: 30 }, 'logs')).lines as Array<{ msg: string }>).map((l) => l.msg);
-    const down = msgs.lastIndexOf('native Z-Tunnel down');
-    expect(down).toBeGreaterThanOrEqual(0);
-    expect(msgs.indexOf('native Z-Tunnel up', down)).toBeGreaterThan(down);
-  });
-
   it('resets at once a port no segment allows, an IP with no app, and a microtunnel the connector cannot open', async () => {
     const before = await nativeCounters();
     const outside = await ns.run('curl', ['-sS', '-m', '10', `http://${await resolve('gate.kern.test')}:9000/`]);
@@ -120,5 +107,19 @@ describe.skipIf(!!skip)('kernel intercept with the native data plane, in a netwo
     expect((await ns.run('curl', ['-sS', '-m', '10', `http://${await resolve('app.kern.test')}:8000/`])).stdout).toBe('hello from 8000\n');
     // And holding nothing for any of it once the clients are gone.
     await expect.poll(async () => (await nativeCounters()).conns, { timeout: 10_000 }).toBe(0);
+  });
+
+  // Last: every Z-Tunnel comes back, but a new name resolves only once a connector is back too.
+  it('opens its Z-Tunnel again after the edge dropped it, and serves on', { timeout: 60_000 }, async () => {
+    const ip = await resolve('app.kern.test');
+    const dropped = await fixture.request({ type: 'drop-sessions' }, 'dropped');
+    // The agent's own Z-Tunnel, the native one and the connector's.
+    expect(dropped.sessions).toBeGreaterThanOrEqual(3);
+    await waitUntil(async () => (await ns.run('curl', ['-sS', '-m', '5', `http://${ip}:8000/`])).stdout === 'hello from 8000\n', 30_000, 'the path to serve again');
+    // It was down, and came up again after that.
+    const msgs = ((await fixture.request({ type: 'logs', minLevel: 30 }, 'logs')).lines as Array<{ msg: string }>).map((l) => l.msg);
+    const down = msgs.lastIndexOf('native Z-Tunnel down');
+    expect(down).toBeGreaterThanOrEqual(0);
+    expect(msgs.indexOf('native Z-Tunnel up', down)).toBeGreaterThan(down);
   });
 });
