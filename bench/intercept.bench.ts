@@ -264,6 +264,8 @@ async function idleRow(ns: Netns, fixture: AgentFixture, ip: string, opts: Bench
   const rss = (pids: number[]): number => pids.reduce((sum, pid) => sum + procMemory(pid).rssKiB, 0);
   await delay(IDLE_SETTLE_MS);
   const base = { agent: rss(agentPids), node: rss([procs.agent ?? 0]) };
+  const heapOf = async (): Promise<{ heapUsed: number; external: number }> => (await fixture.request({ type: 'memory' }, 'memory')) as unknown as { heapUsed: number; external: number };
+  const baseHeap = await heapOf();
   const started = Date.now();
   const client = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', IDLE_CLIENT, ip, '8099', String(conns)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => client.once('exit', resolve));
@@ -281,6 +283,7 @@ async function idleRow(ns: Netns, fixture: AgentFixture, ip: string, opts: Bench
       for (const l of (logs?.lines as unknown[] | undefined)?.slice(-8) ?? []) opts.log(`  [intercept] idle: agent log ${JSON.stringify(l)}`);
     }
     await delay(IDLE_SETTLE_MS);
+    const heap = await heapOf();
     const agentKiB = rss(agentPids);
     const nodeKiB = rss([procs.agent ?? 0]);
     const plane = procs['agent data plane'];
@@ -303,6 +306,9 @@ async function idleRow(ns: Netns, fixture: AgentFixture, ip: string, opts: Bench
         echoedSample: `${held.echoed}/${Math.min(100, held.opened)}`,
         agentNodeMB: mb(nodeKiB),
         agentNodeDeltaMB: mb(nodeKiB - base.node),
+        // Of that, the V8 heap's share (after a full collection when --expose-gc is given) and Buffers'.
+        agentHeapDeltaMB: round((heap.heapUsed - baseHeap.heapUsed) / 1e6, 1),
+        agentExternalDeltaMB: round((heap.external - baseHeap.external) / 1e6, 1),
         ...(plane ? { agentDataPlaneMB: mb(procMemory(plane).rssKiB) } : {}),
         deltaMB: mb(agentKiB - base.agent),
         perConnKiB: round((agentKiB - base.agent) / Math.max(1, held.opened), 2),
