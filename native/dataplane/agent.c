@@ -186,9 +186,8 @@ void agent_accept(void) {
     }
     conn_link(c, t);
     watch(&c->h, EPOLLIN);
-    // The client's first bytes are often already here: send them with the HEADERS.
+    // The client's first bytes are often already here: they leave with the HEADERS.
     conn_read_up(c);
-    tunnel_flush(t);
   }
 }
 
@@ -256,8 +255,7 @@ int agent_reset_via_edge(struct conn *c, uint32_t code) {
   frame[0] = frame[1] = 0;
   frame[2] = (char)(n >> 8);
   frame[3] = (char)n;
-  // Queued, not flushed: this may run inside nghttp2's callbacks; the event loop flushes.
-  tunnel_queue_control(t, (const uint8_t *)frame, 4 + (size_t)n);
+  tunnel_send_control(t, (const uint8_t *)frame, 4 + (size_t)n);
   c->resetting = 1;
   c->reset_asked_ms = now_ms();
   buf_free(&c->up);

@@ -70,7 +70,6 @@ void connector_reset(int tunnel, uint32_t tag, uint32_t code) {
   struct conn *c = tag_find(t, tag);
   if (!c || c->stream_closed) return;  // gone already: ignored, as the protocol says
   conn_abort(c, code);
-  tunnel_flush(t);
 }
 
 // ---- answers ----
@@ -161,7 +160,6 @@ static void wake_parked(const char *host, int port, const struct sockaddr_in *ad
       if (addr) start_connect(c, addr);
       else refuse_conn(c, REASON_UNREACHABLE, why);
     }
-    tunnel_flush(t);
   }
 }
 
@@ -201,9 +199,7 @@ void connector_connected(struct conn *c) {
   if (getsockopt(c->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err) {
     if (debug) logf_("connect tag %u: %s", c->tag, strerror(err));
-    refuse_conn(c, REASON_UNREACHABLE, strerror(err));
-    tunnel_flush(c->t);
-    return;
+    return refuse_conn(c, REASON_UNREACHABLE, strerror(err));
   }
   c->connecting = 0;
   c->answered = 1;
@@ -220,7 +216,6 @@ void connector_connected(struct conn *c) {
   // Early data: what the edge sent with the open goes to the server now.
   conn_write_down(c);
   if (!c->dead && !c->udp) conn_read_up(c);
-  tunnel_flush(c->t);
 }
 
 // ---- datagrams (protocol.md §5.5) ----

@@ -91,8 +91,6 @@ struct tunnel {
   struct conn *conns;
   uint64_t ping_sent_ms;  // keepalive PING outstanding since, 0 when none
   uint64_t ping_due_ms;   // when the next one goes
-  char host[256], servername[256];
-  int port;
   char goaway[256];  // the edge's GOAWAY debug data (why it refused us), printable only
   int peer_resets;   // agent: the edge's hello announced reset-request
 };
@@ -147,7 +145,6 @@ void tunnel_down(struct tunnel *t, const char *why);
 void tunnel_flush(struct tunnel *t);
 void tunnel_io(struct tunnel *t, uint32_t events);
 void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n);
-void tunnel_queue_control(struct tunnel *t, const uint8_t *d, size_t n);
 void tunnel_keepalive(struct tunnel *t, uint64_t now);
 void tunnel_on_frame(struct tunnel *t, const nghttp2_frame *f);
 ssize_t control_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t len, uint32_t *flags, nghttp2_data_source *src, void *ud);

@@ -194,14 +194,11 @@ int main(int argc, char **argv) {
         if (t->used) tunnel_io(t, e);
       } else {
         struct conn *c = (struct conn *)h;
-        if (c->dead || c->h.fd < 0) continue;
-        struct tunnel *t = c->t;
-        conn_io(c, e);
-        process_dirty();
-        tunnel_flush(t);
+        if (!c->dead && c->h.fd >= 0) conn_io(c, e);
       }
     }
-    // A connection handled in this batch may have queued frames on another tunnel (a reset).
+    // What this batch queued on any tunnel leaves now, gathered: frames are only ever queued
+    // elsewhere (some of it runs inside nghttp2's callbacks, which must not send).
     for (int i = 0; i < MAX_TUNNELS; i++)
       if (tunnels[i].used && tunnels[i].ng && nghttp2_session_want_write(tunnels[i].ng)) tunnel_flush(&tunnels[i]);
     bury();

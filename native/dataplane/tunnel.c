@@ -138,16 +138,13 @@ ssize_t control_read_cb(nghttp2_session *s, int32_t sid, uint8_t *out, size_t le
   return (ssize_t)n;
 }
 
-/** Queues control frames; they wait for the control stream if it is not open yet. Safe inside nghttp2's callbacks. */
-void tunnel_queue_control(struct tunnel *t, const uint8_t *d, size_t n) {
+/**
+ * Queues control frames (from Node, or the agent's reset requests); they wait for the control
+ * stream if it is not open yet, and leave with the event loop's flush.
+ */
+void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n) {
   buf_append(&t->control_out, d, n);
   if (t->ng && t->control_id > 0) nghttp2_session_resume_data(t->ng, t->control_id);
-}
-
-/** Control frames from Node: queued and sent. */
-void tunnel_send_control(struct tunnel *t, const uint8_t *d, size_t n) {
-  tunnel_queue_control(t, d, n);
-  tunnel_flush(t);
 }
 
 /** Session-level frames either role cares about: our PING's answer, the edge's GOAWAY reason. */
@@ -326,9 +323,6 @@ void tunnel_open(int id, const char *host, int port, const char *servername, con
   t->id = id;
   t->used = 1;
   t->next_tag = 1;
-  t->port = port;
-  snprintf(t->host, sizeof t->host, "%s", host);
-  snprintf(t->servername, sizeof t->servername, "%s", servername);
   size_t ca_len, cert_len, key_len, hello_len = 0;
   int no_hello = strcmp(hello64, "-") == 0;
   uint8_t *ca = b64_decode(ca64, &ca_len), *cert = b64_decode(cert64, &cert_len), *key = b64_decode(key64, &key_len), *hello = no_hello ? NULL : b64_decode(hello64, &hello_len);
