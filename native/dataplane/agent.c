@@ -236,9 +236,6 @@ void agent_callbacks(nghttp2_session_callbacks *cb) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv_cb);
 }
 
-// Reason names of the RST_STREAM codes the agent resets with (RESET_REASONS, microtunnel-open.ts).
-static const char *reset_reason(uint32_t code) { return code == REASON_IDLE_TIMEOUT ? "idle-timeout" : "peer-reset"; }
-
 /**
  * Asks the edge to reset the microtunnel (a `reset` control message, protocol.md §5.3) instead
  * of sending RST_STREAM: the edge's nghttp2 tears a whole session down after ~1,000 of those in
@@ -251,7 +248,7 @@ int agent_reset_via_edge(struct conn *c, uint32_t code) {
   if (c->resetting) return 1;
   if (c->stream_closed || c->sid <= 0 || !t->ng || !t->peer_resets || t->control_id <= 0 || t->dead) return 0;
   char frame[128];
-  int n = snprintf(frame + 4, sizeof frame - 4, "{\"type\":\"reset\",\"tag\":%u,\"reason\":\"%s\"}", c->tag, reset_reason(code));
+  int n = snprintf(frame + 4, sizeof frame - 4, "{\"type\":\"reset\",\"tag\":%u,\"reason\":\"%s\"}", c->tag, reason_name(code));
   frame[0] = frame[1] = 0;
   frame[2] = (char)(n >> 8);
   frame[3] = (char)n;

@@ -74,21 +74,6 @@ void connector_reset(int tunnel, uint32_t tag, uint32_t code) {
 
 // ---- answers ----
 
-static const char *reason_name(uint32_t code) {
-  switch (code) {
-    case REASON_BAD_OPEN: return "bad-open";
-    case REASON_DUPLICATE_TAG: return "duplicate-tag";
-    default: return "unreachable";
-  }
-}
-static const char *reason_status(uint32_t code) {
-  switch (code) {
-    case REASON_BAD_OPEN: return "400";
-    case REASON_DUPLICATE_TAG: return "409";
-    default: return "504";
-  }
-}
-
 /** A refused open: its status and `zcc-reason`, then END_STREAM; only that stream is affected. */
 static void refuse_stream(struct tunnel *t, int32_t sid, uint32_t code, const char *why) {
   if (debug) logf_("refused stream %d: %s (%s)", sid, reason_name(code), why);

@@ -30,7 +30,8 @@
 #define SESSION_WINDOW (16 << 20)
 #define MAX_STREAMS 20000
 #define MAX_AUTHORITY 262  // a 253-character name, ':' and a port
-// Reason codes of RST_STREAM and refusal statuses (RESET_REASONS in src/protocol/microtunnel-open.ts).
+// Reason codes of RST_STREAM and refusal statuses (RESET_REASONS in src/protocol/microtunnel-open.ts;
+// reason_name and reason_status in util.c have the names and statuses of the ones used here).
 #define REASON_UNREACHABLE 0x106
 #define REASON_UPSTREAM_RESET 0x108
 #define REASON_PEER_RESET 0x109
@@ -119,6 +120,8 @@ void watch(struct handle *h, uint32_t events);
 uint8_t *b64_decode(const char *s, size_t *out_len);
 void emit_b64(const char *what, int id, const uint8_t *d, size_t n);
 void close_with_rst(int fd);
+const char *reason_name(uint32_t code);
+const char *reason_status(uint32_t code);
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME}
 
 // splice.c

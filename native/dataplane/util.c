@@ -110,6 +110,30 @@ void emit_b64(const char *what, int id, const uint8_t *d, size_t n) {
   free(out);
 }
 
+// The reasons this process sends, as RESET_REASONS (src/protocol/microtunnel-open.ts) has them.
+static const struct {
+  uint32_t code;
+  const char *name, *status;
+} reasons[] = {
+    {REASON_UNREACHABLE, "unreachable", "504"},   {REASON_UPSTREAM_RESET, "upstream-reset", "502"},
+    {REASON_PEER_RESET, "peer-reset", "499"},     {REASON_IDLE_TIMEOUT, "idle-timeout", "408"},
+    {REASON_BAD_OPEN, "bad-open", "400"},         {REASON_DUPLICATE_TAG, "duplicate-tag", "409"},
+};
+
+/** The reason's name; HTTP/2's own codes (CANCEL...) read as `peer-reset`, as reasonFromCode does. */
+const char *reason_name(uint32_t code) {
+  for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+    if (reasons[i].code == code) return reasons[i].name;
+  return "peer-reset";
+}
+
+/** The status a refusal with this reason carries. */
+const char *reason_status(uint32_t code) {
+  for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+    if (reasons[i].code == code) return reasons[i].status;
+  return "499";
+}
+
 /** Closes with an RST: a FIN would make a cut transfer look complete. */
 void close_with_rst(int fd) {
   struct linger l = {1, 0};
