@@ -1,6 +1,6 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -42,7 +42,8 @@ export function dataplaneBinary(): string {
   const tmp = `${binary}.${process.pid}`;
   try {
     execFileSync('cc', ['-O2', '-Wall', '-o', tmp, ...sources, '-lssl', '-lcrypto', '-lnghttp2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    execFileSync('mv', ['-f', tmp, binary]);
+    // Whole or not at all, for a process starting it meanwhile (another test file, a second agent).
+    renameSync(tmp, binary);
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim().split('\n').slice(0, 3).join(' | ');
     throw new Error(`cannot build the native data plane (cc, libssl-dev and libnghttp2-dev are needed): ${stderr || (err as Error).message}`);
@@ -142,7 +143,7 @@ export class DataplaneProcess extends EventEmitter<Events> {
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
       child.once('error', (err) => reject(new Error(`cannot start ${binary}: ${err.message}`)));
       child.once('exit', (code) => {
-        if (!plane) reject(new Error(`${binary} exited with ${code} before listening`));
+        if (!plane) reject(new Error(`${binary} exited with ${code} before it was ready`));
         else {
           plane.exited = true;
           plane.emit('exit', code);
@@ -158,10 +159,6 @@ export class DataplaneProcess extends EventEmitter<Events> {
         } else plane.onEvent(event, a, b, line);
       });
     });
-  }
-
-  get running(): boolean {
-    return !this.exited;
   }
 
   /** Dials a Z-Tunnel; `hello` goes first on its control stream (none: the caller sends its own). */
