@@ -94,7 +94,10 @@ export const interceptBenchmark: Benchmark = {
       // The product's default (auto: native when it builds), or ZCC_BENCH_DATAPLANE=node|native for
       // the agent and ZCC_BENCH_CONNECTOR=node|native for the connector (kernel-cloud.ts).
       const dataPlane = process.env.ZCC_BENCH_DATAPLANE as 'node' | 'native' | undefined;
-      const started = await asInstalled(() => AgentFixture.start(ns, { stateDir, split: true, dataPlane }, { entry: agentBundle.file, cloudEntry: cloudBundle.file }));
+      // The agent as installed: its system service unit's NODE_OPTIONS and environment (e.g.
+      // MALLOC_ARENA_MAX), as the path benchmark runs it; the memory row measures that agent.
+      const asInstalled = { nodeArgs: serviceNodeOptions(), env: serviceEnvironment() };
+      const started = await AgentFixture.start(ns, { stateDir, split: true, dataPlane }, { entry: agentBundle.file, cloudEntry: cloudBundle.file, ...asInstalled });
       fixture = started.fixture;
       const ip = (await ns.run('dig', ['@127.0.0.1', '+short', 'app.kern.test'])).stdout.trim();
       const out: BenchResult[] = [];
@@ -115,25 +118,6 @@ export const interceptBenchmark: Benchmark = {
     }
   },
 };
-
-/**
- * Runs `start` with the agent's system service settings (its unit's NODE_OPTIONS and environment,
- * e.g. MALLOC_ARENA_MAX) in the environment the fixture's processes inherit, as the path
- * benchmark runs its agent: the memory row then measures the agent as installed.
- */
-async function asInstalled<T>(start: () => Promise<T>): Promise<T> {
-  const vars = { ...serviceEnvironment(), ZCC_BENCH_AGENT_NODE_ARGS: [...serviceNodeOptions(), process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? ''].join(' ').trim() };
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return await start();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 /** curl bulk downloads: kernel intercept, SOCKS5 and direct, interleaved per round. */
 async function bulkRows(ns: Netns, fixture: AgentFixture, ip: string, opts: BenchOptions, common: Record<string, string>): Promise<BenchResult[]> {

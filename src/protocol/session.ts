@@ -60,6 +60,9 @@ export interface OutgoingMicrotunnel {
   readonly established: Promise<void>;
 }
 
+/** A peer whose hello has not come within this long is torn down (protocol.md §5.4). */
+export const HELLO_TIMEOUT_MS = 10_000;
+
 export interface SessionEvents {
   ready: [HelloMessage];
   message: [ControlMessage];
@@ -130,7 +133,7 @@ export class ZTunnelSession extends EventEmitter<SessionEvents> {
     socket.on('close', () => this.finish(null));
     const helloTimer = setTimeout(() => {
       if (!this.control?.hello) this.destroy(new ProtocolError('timeout', 'no hello from peer', opts.where));
-    }, opts.helloTimeoutMs ?? 10_000);
+    }, opts.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
     this.track(helloTimer);
     this.track(startKeepalive(this, this.opts));
   }

@@ -114,16 +114,21 @@ export class AgentFixture {
 
   /**
    * `entry`: the fixture as one bundled file run on plain Node (the benchmark: compiled code, as
-   * installed), instead of kernel-agent.ts through tsx; `cloudEntry` likewise for its cloud.
+   * installed), instead of kernel-agent.ts through tsx; `cloudEntry` likewise for its cloud;
+   * `nodeArgs` and `env` for the agent's process (and what it starts).
    */
-  static async start(ns: Netns, args: FixtureArgs, bundled?: { entry: string; cloudEntry: string }): Promise<{ fixture: AgentFixture; ready: FixtureMessage }> {
+  static async start(
+    ns: Netns,
+    args: FixtureArgs,
+    bundled?: { entry: string; cloudEntry: string; nodeArgs?: readonly string[]; env?: Readonly<Record<string, string>> },
+  ): Promise<{ fixture: AgentFixture; ready: FixtureMessage }> {
     // Bundled (the benchmark): ZCC_BENCH_AGENT_NODE_ARGS adds node flags, e.g. "--cpu-prof".
     const benchArgs = (process.env.ZCC_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const node = bundled ? [process.execPath, ...benchArgs, bundled.entry] : [process.execPath, '--import', 'tsx', FIXTURE];
+    const node = bundled ? [process.execPath, ...(bundled.nodeArgs ?? []), ...benchArgs, bundled.entry] : [process.execPath, '--import', 'tsx', FIXTURE];
     const child = spawn('ip', ['netns', 'exec', ns.name, ...node, JSON.stringify(args)], {
       cwd: REPO,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, ZCC_TEST_LOG_LEVEL: process.env.ZCC_TEST_LOG_LEVEL ?? 'info', ...(bundled ? { ZCC_FIXTURE_CLOUD_ENTRY: bundled.cloudEntry } : {}) },
+      env: { ...process.env, ZCC_TEST_LOG_LEVEL: process.env.ZCC_TEST_LOG_LEVEL ?? 'info', ...(bundled ? { ...bundled.env, ZCC_FIXTURE_CLOUD_ENTRY: bundled.cloudEntry } : {}) },
     });
     const fixture = new AgentFixture(child);
     const ready = await fixture.next((m) => m.type === 'ready' || m.type === 'error', 60_000);

@@ -5,6 +5,7 @@ import { ControlChannel } from '../../protocol/control-channel.js';
 import type { ControlMessage, HelloMessage } from '../../protocol/control-messages.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { RESET_REASONS } from '../../protocol/microtunnel-open.js';
+import { HELLO_TIMEOUT_MS } from '../../protocol/session.js';
 import type { DataplaneProcess, DataplaneTunnel } from '../../../native/dataplane/dataplane-process.js';
 
 export interface EdgeLinkEvents {
@@ -25,8 +26,6 @@ export interface EdgeLink {
   once(event: 'close', listener: (err: Error | null) => void): this;
   destroy(err?: Error): void;
 }
-
-const HELLO_TIMEOUT_MS = 10_000;
 
 /**
  * The connector's Z-Tunnel carried by the native data plane (connector role): the process owns
